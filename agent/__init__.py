@@ -1,0 +1,5 @@
+"""Podium: a GitOps task orchestrator."""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

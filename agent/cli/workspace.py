@@ -1,0 +1,105 @@
+"""Opening the pieces a command needs: data dir, store, source, engine, reconciler."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.engine import Engine, EngineConfig
+from agent.errors import ConfigError, LeaseHeldError
+from agent.reconciler import Reconciler
+from agent.source import open_source
+from agent.source.base import Source
+from agent.store.sqlite import SQLiteStore
+
+LEASE_TTL = 30.0
+
+
+def data_dir_of(data_dir: str | None) -> Path:
+    return Path(data_dir or os.environ.get("PODIUM_DATA_DIR") or ".podium").absolute()
+
+
+def state_path_of(state: str | None, data_dir: Path) -> Path:
+    return Path(state).absolute() if state else data_dir / "state.db"
+
+
+def open_store(state: str | None, data_dir: str | None) -> SQLiteStore:
+    ddir = data_dir_of(data_dir)
+    path = state_path_of(state, ddir)
+    if path.exists() and path.is_dir():
+        raise ConfigError(f"--state {path} is a directory, not a database file")
+    return SQLiteStore(path)
+
+
+@dataclass
+class Workspace:
+    data_dir: Path
+    store: SQLiteStore
+    source: Source
+    engine: Engine
+    reconciler: Reconciler
+    owner: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    )
+    _renew: threading.Thread | None = None
+    _stop_renew: threading.Event = field(default_factory=threading.Event)
+
+    def acquire(self, wait: bool = False) -> None:
+        """Take the store's lease (one agent executes at a time)."""
+        while True:
+            holder = self.store.acquire_lease(self.owner, LEASE_TTL)
+            if holder is None:
+                break
+            if not wait:
+                raise LeaseHeldError(
+                    f"another agent ({holder}) holds the lease on {self.store.path};"
+                    " use --wait-lease to wait for it"
+                )
+            time.sleep(1.0)
+        self._renew = threading.Thread(target=self._renew_loop, daemon=True, name="podium-lease")
+        self._renew.start()
+
+    def _renew_loop(self) -> None:
+        while not self._stop_renew.wait(LEASE_TTL / 3):
+            self.store.acquire_lease(self.owner, LEASE_TTL)
+
+    def close(self) -> None:
+        self._stop_renew.set()
+        self.engine.close()
+        self.store.release_lease(self.owner)
+        self.store.close()
+
+
+def open_workspace(
+    repo: str,
+    branch: str | None,
+    path: str,
+    state: str | None,
+    data_dir: str | None,
+    max_parallel: int = 32,
+    notifiers: tuple[str, ...] = ("console",),
+) -> Workspace:
+    ddir = data_dir_of(data_dir)
+    store = open_store(state, str(ddir))
+    source = open_source(repo, ddir / "cache", branch, path)
+    secrets_dir = os.environ.get("PODIUM_SECRETS_DIR")
+    engine = Engine(
+        store,
+        source,
+        EngineConfig(
+            data_dir=ddir,
+            max_parallel=max_parallel,
+            secrets_dir=Path(secrets_dir) if secrets_dir else None,
+            notifiers=notifiers,
+        ),
+    )
+    reconciler = Reconciler(store, source, engine, notifiers=notifiers)
+    return Workspace(ddir, store, source, engine, reconciler)
+
+
+__all__ = ["Workspace", "data_dir_of", "open_store", "open_workspace", "state_path_of"]

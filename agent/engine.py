@@ -1,0 +1,966 @@
+"""The executor: drives runs through their state machines.
+
+One coordinator thread (the caller of :meth:`Engine.drive`) owns every state
+transition and writes it to the store *before* the side effect it announces;
+a pool of worker threads only executes attempts through the task runners and
+hands outcomes back over a queue. Readiness is tracked incrementally (a count of
+unmet needs per task), so a task starts as soon as its needs succeed and the cost
+per task does not grow with the size of the DAG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import os
+import queue
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agent import secrets
+from agent.errors import ConfigError, PodiumError, SourceError
+from agent.kinds import registry, runner_for
+from agent.notify.routing import routes_for
+from agent.planner import Applied
+from agent.retry import compute_backoff, should_retry
+from agent.rundef import workflow_from
+from agent.runners.base import Outcome, OutcomeStatus, TaskContext
+from agent.source.base import Source
+from agent.spec.loader import WorkflowDef
+from agent.spec.models import OnFailure, SecretRef, TaskBase
+from agent.states import RUN_TERMINAL, RunStatus, TaskStatus
+from agent.store.records import RunRecord
+from agent.store.sqlite import SQLiteStore
+
+log = structlog.get_logger("podium.engine")
+
+PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
+SATISFIED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.SKIPPED})
+
+
+@dataclass
+class EngineConfig:
+    data_dir: Path
+    max_parallel: int = 32
+    grace: float = 5.0
+    """Seconds between SIGTERM and SIGKILL for a task that times out or is cancelled."""
+    shutdown_grace: float = 10.0
+    """On agent shutdown, how long running tasks may finish before they are cancelled."""
+    secrets_dir: Path | None = None
+    notifiers: tuple[str, ...] = ("console",)
+    log_max_bytes: int = 10 * 1024 * 1024
+    keep_checkouts: bool = False
+
+
+@dataclass
+class _Result:
+    run_id: int
+    task: str
+    phase: str
+    attempt_id: int
+    outcome: Outcome
+
+
+@dataclass
+class _RunCtx:
+    run: RunRecord
+    wf: WorkflowDef
+    specs: dict[str, TaskBase]
+    status: dict[str, TaskStatus]
+    failures: dict[str, int]
+    fingerprints: dict[str, str]
+    dependants: dict[str, list[str]]
+    unmet: dict[str, int]
+    ready: deque[str] = field(default_factory=deque)
+    delayed: list[tuple[float, str]] = field(default_factory=list)
+    running: set[str] = field(default_factory=set)
+    failed: bool = False
+    rollback_queue: list[str] | None = None
+    rollback_failed: bool = False
+    checkout: Path | None = None
+    env_base: dict[str, str] = field(default_factory=dict)
+    author_email: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.run.workflow
+
+    @property
+    def on_failure(self) -> OnFailure:
+        return self.wf.spec.on_failure
+
+
+class Engine:
+    """Starts, resumes and finishes runs. Not thread-safe: one coordinator drives it."""
+
+    def __init__(self, store: SQLiteStore, source: Source | None, config: EngineConfig) -> None:
+        self.store = store
+        self.source = source
+        self.config = config
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, config.max_parallel), thread_name_prefix="podium-task"
+        )
+        self._results: queue.Queue[_Result] = queue.Queue()
+        self._ctx: dict[int, _RunCtx] = {}
+        self._cancels: dict[tuple[int, str], threading.Event] = {}
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._recovered = False
+        self.hooks: list[Callable[[str, dict[str, Any]], None]] = []
+        self._inflight = 0
+
+    # -- public -----------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop starting tasks; running ones get ``shutdown_grace`` then are cancelled."""
+        self._stopping.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def wake(self) -> None:
+        """Make a waiting :meth:`drive` look at the store again (a decision arrived)."""
+        self._wake.set()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def busy(self) -> bool:
+        return self._inflight > 0
+
+    def recover(self) -> None:
+        """After a restart: settle attempts that a dead agent left 'running'."""
+        self._recovered = True
+        for run in self.store.active_runs():
+            recovered = False
+            for attempt in self.store.running_attempts(run.id):
+                _kill_leftover(attempt.pid, attempt.id)
+                recovered = True
+                self.store.finish_attempt(
+                    attempt.id, "interrupted", error="agent stopped while the attempt ran"
+                )
+                rt = self.store.get_run_task(run.id, attempt.task)
+                if attempt.phase == "rollback" or rt.status is not TaskStatus.RUNNING:
+                    continue
+                wf = workflow_from(run.definition)
+                spec = next(t for t in wf.spec.tasks if t.id == attempt.task)  # type: ignore[attr-defined]
+                with self.store.tx():
+                    if spec.idempotent:
+                        self.store.set_task_status(run.id, attempt.task, TaskStatus.PENDING)
+                        self.store.emit(
+                            "task_resumed",
+                            workflow=run.workflow,
+                            run_id=run.id,
+                            task=attempt.task,
+                            data={"attempt": attempt.number},
+                        )
+                    else:
+                        self.store.set_task_status(
+                            run.id,
+                            attempt.task,
+                            TaskStatus.INTERRUPTED,
+                            error="interrupted: the agent stopped while this non-idempotent"
+                            " task ran; retry, skip or fail it",
+                        )
+                        self._emit(
+                            "waiting_decision",
+                            run.workflow,
+                            wf,
+                            run.id,
+                            attempt.task,
+                            {"attempt": attempt.number},
+                        )
+            if recovered:
+                log.info("run_recovered", run_id=run.id, workflow=run.workflow)
+
+    def drive(self, *, wait: bool = True, idle_timeout: float | None = None) -> None:
+        """Advance every active run until each is finished or waiting for a human.
+
+        With ``wait=False`` it makes one step and returns (the agent calls it in a loop).
+        """
+        if not self._recovered:
+            self.recover()
+        deadline_idle = None if idle_timeout is None else time.monotonic() + idle_timeout
+        while True:
+            self._wake.clear()
+            self._load_active()
+            progressed = self._step_all()
+            if self._inflight == 0 and not self._any_delayed():
+                if not progressed or not wait:
+                    return
+                continue
+            if not wait and not progressed:
+                return
+            timeout = self._next_timer()
+            if self._stopping.is_set():
+                self._shutdown_running()
+            self._collect(timeout)
+            if deadline_idle is not None and time.monotonic() > deadline_idle:
+                return
+
+    # -- loading ----------------------------------------------------------------
+
+    def _load_active(self) -> None:
+        active = self.store.active_runs()
+        ids = {r.id for r in active}
+        for run_id in [i for i, c in self._ctx.items() if i not in ids and not c.running]:
+            self._finish(self._ctx[run_id])
+        for run in active:
+            ctx = self._ctx.get(run.id)
+            if ctx is not None and not (
+                run.status != ctx.run.status
+                or (
+                    run.status in (RunStatus.WAITING_APPROVAL, RunStatus.WAITING_DECISION)
+                    and not ctx.running
+                )
+            ):
+                continue
+            fresh = self._make_ctx(run)
+            if ctx is not None:
+                fresh.checkout, fresh.env_base = ctx.checkout, ctx.env_base
+                fresh.author_email = ctx.author_email
+            self._ctx[run.id] = fresh
+
+    def _make_ctx(self, run: RunRecord) -> _RunCtx:
+        wf = workflow_from(run.definition)
+        tasks = self.store.run_tasks(run.id)
+        specs = {t.id: t for t in wf.spec.tasks}  # type: ignore[attr-defined]
+        status = {name: rt.status for name, rt in tasks.items()}
+        failures = {
+            name: sum(
+                1
+                for a in self.store.attempts(run.id, name)
+                if a.phase == "run" and a.status in ("failed", "timed_out")
+            )
+            for name, rt in tasks.items()
+            if rt.attempts
+        }
+        dependants: dict[str, list[str]] = {name: [] for name in tasks}
+        unmet: dict[str, int] = {}
+        for name in tasks:
+            count = 0
+            for need in specs[name].needs:
+                if need in tasks:
+                    dependants[need].append(name)
+                    if status[need] not in SATISFIED:
+                        count += 1
+            unmet[name] = count
+        ctx = _RunCtx(
+            run=run,
+            wf=wf,
+            specs=specs,
+            status=status,
+            failures=failures,
+            fingerprints={n: rt.fingerprint for n, rt in tasks.items()},
+            dependants=dependants,
+            unmet=unmet,
+        )
+        now = time.time()
+        for name in tasks:  # definition order keeps starts deterministic
+            st = status[name]
+            if st is TaskStatus.PENDING and unmet[name] == 0:
+                nb = tasks[name].not_before
+                if nb is not None and nb > now:
+                    heapq.heappush(ctx.delayed, (nb, name))
+                else:
+                    ctx.ready.append(name)
+            if st in (TaskStatus.FAILED, TaskStatus.TIMED_OUT):
+                ctx.failed = True
+            if st is TaskStatus.ROLLBACK_FAILED:
+                ctx.rollback_failed = True
+        if run.status is RunStatus.ROLLING_BACK:
+            ctx.rollback_queue = self._rollback_order(run.id, resume=True)
+        return ctx
+
+    # -- stepping ---------------------------------------------------------------
+
+    def _step_all(self) -> bool:
+        progressed = False
+        for run_id in list(self._ctx):
+            ctx = self._ctx[run_id]
+            progressed |= self._step(ctx)
+            if ctx.run.status in RUN_TERMINAL:
+                self._finish(ctx)
+        return progressed
+
+    def _step(self, ctx: _RunCtx) -> bool:
+        progressed = False
+        if ctx.run.status is RunStatus.PENDING:
+            self._set_run(ctx, RunStatus.RUNNING)
+            self._emit("started", ctx.name, ctx.wf, ctx.run.id, None, self._run_summary(ctx))
+            progressed = True
+        progressed |= self._check_approvals(ctx)
+        self._promote_delayed(ctx)
+        if ctx.rollback_queue is not None:
+            return self._step_rollback(ctx) or progressed
+        if ctx.failed and ctx.on_failure is not OnFailure.CONTINUE:
+            if not ctx.running:
+                self._after_failure(ctx)
+                return True
+            return progressed
+        limit = ctx.wf.spec.concurrency
+        while ctx.ready and len(ctx.running) < limit and not self._stopping.is_set():
+            if self._inflight >= self.config.max_parallel:
+                break
+            name = ctx.ready.popleft()
+            if ctx.status[name] is not TaskStatus.PENDING:
+                continue
+            if self._gate(ctx, name):
+                progressed = True
+                continue
+            self._start(ctx, name)
+            progressed = True
+        if not ctx.running and not ctx.ready and not ctx.delayed:
+            progressed |= self._settle(ctx)
+        return progressed
+
+    def _settle(self, ctx: _RunCtx) -> bool:
+        """Nothing can start now: the run is finished, or waits for a human."""
+        statuses = set(ctx.status.values())
+        if TaskStatus.WAITING_APPROVAL in statuses:
+            return self._set_run(ctx, RunStatus.WAITING_APPROVAL)
+        if TaskStatus.INTERRUPTED in statuses:
+            return self._set_run(ctx, RunStatus.WAITING_DECISION)
+        if TaskStatus.PENDING in statuses:
+            if self._stopping.is_set():
+                return False
+            # pending tasks whose needs can never be met (continue mode): skip them
+            changed = False
+            for name, st in ctx.status.items():
+                if st is TaskStatus.PENDING and ctx.unmet.get(name, 0) > 0:
+                    self._set_task(ctx, name, TaskStatus.SKIPPED, error="a task it needs failed")
+                    changed = True
+            return changed
+        final = RunStatus.FAILED if ctx.failed else RunStatus.SUCCEEDED
+        self._set_run(ctx, final)
+        self._emit(str(final), ctx.name, ctx.wf, ctx.run.id, None, self._run_summary(ctx))
+        return True
+
+    def _gate(self, ctx: _RunCtx, name: str) -> bool:
+        """Approval gate: True when the task must wait (or was refused) instead of starting."""
+        spec = ctx.specs[name]
+        if spec.approval is None:
+            return False
+        fp = ctx.fingerprints[name]
+        requests = [
+            a for a in self.store.approvals(run_id=ctx.run.id, task=name) if a.fingerprint == fp
+        ]
+        latest = requests[-1] if requests else None
+        if latest is not None and latest.status == "approved":
+            return False
+        if latest is not None and latest.status == "rejected":
+            self._task_failed_final(ctx, name, f"rejected by {latest.decided_by}: {latest.comment}")
+            return True
+        if latest is not None and latest.status == "pending":
+            if ctx.status[name] is not TaskStatus.WAITING_APPROVAL:
+                self._set_task(ctx, name, TaskStatus.WAITING_APPROVAL)
+            return True
+        deadline = time.time() + spec.approval.timeout if spec.approval.timeout else None
+        author = self._author(ctx)
+        with self.store.tx():
+            request = self.store.create_approval(
+                ctx.run.id,
+                name,
+                fp,
+                ctx.run.revision,
+                list(spec.approval.approvers),
+                deadline,
+                spec.approval.on_timeout,
+                author,
+            )
+            self._set_task(ctx, name, TaskStatus.WAITING_APPROVAL)
+            self._emit(
+                "approval_requested",
+                ctx.name,
+                ctx.wf,
+                ctx.run.id,
+                name,
+                {
+                    "approval_id": request.id,
+                    "approvers": request.approvers,
+                    "deadline": deadline,
+                    "fingerprint": fp,
+                    "revision": ctx.run.revision,
+                    "action": registry()[spec.kind].describe(spec.config),
+                    "reason": self.store.get_run_task(ctx.run.id, name).reason,
+                },
+            )
+        log.info("approval_requested", run_id=ctx.run.id, workflow=ctx.name, task=name)
+        return True
+
+    def _author(self, ctx: _RunCtx) -> str | None:
+        if ctx.author_email is not None or self.source is None:
+            return ctx.author_email
+        paths = [ctx.wf.file, *[p for d in ctx.wf.inputs.values() for p in d]]
+        try:
+            commit = self.source.last_change(ctx.run.revision, paths)
+        except PodiumError:
+            commit = None
+        ctx.author_email = commit.author_email if commit else ""
+        return ctx.author_email
+
+    def _check_approvals(self, ctx: _RunCtx) -> bool:
+        """Pick up decisions and expire requests for tasks waiting on approval."""
+        progressed = False
+        now = time.time()
+        for name, st in list(ctx.status.items()):
+            if st is not TaskStatus.WAITING_APPROVAL:
+                continue
+            fp = ctx.fingerprints[name]
+            requests = [
+                a for a in self.store.approvals(run_id=ctx.run.id, task=name) if a.fingerprint == fp
+            ]
+            if not requests:
+                continue
+            req = requests[-1]
+            if req.status == "pending" and req.deadline is not None and req.deadline <= now:
+                approve = req.on_timeout == "approve"
+                with self.store.tx():
+                    if self.store.decide_approval(
+                        req.id,
+                        "approved" if approve else "rejected",
+                        "timeout",
+                        "approval timed out",
+                        "timeout",
+                    ):
+                        self._emit(
+                            "approval_expired",
+                            ctx.name,
+                            ctx.wf,
+                            ctx.run.id,
+                            name,
+                            {
+                                "approval_id": req.id,
+                                "outcome": "approved" if approve else "rejected",
+                            },
+                        )
+                req = self.store.get_approval(req.id)
+            if req.status == "approved":
+                self._set_task(ctx, name, TaskStatus.PENDING)
+                ctx.ready.appendleft(name)
+                if ctx.run.status is RunStatus.WAITING_APPROVAL:
+                    self._set_run(ctx, RunStatus.RUNNING)
+                progressed = True
+            elif req.status == "rejected":
+                if ctx.run.status is RunStatus.WAITING_APPROVAL:
+                    self._set_run(ctx, RunStatus.RUNNING)
+                self._task_failed_final(
+                    ctx, name, f"rejected by {req.decided_by}: {req.comment or 'no reason given'}"
+                )
+                progressed = True
+        if (
+            ctx.run.status is RunStatus.WAITING_DECISION
+            and TaskStatus.INTERRUPTED not in ctx.status.values()
+        ):
+            self._set_run(ctx, RunStatus.RUNNING)
+            progressed = True
+        return progressed
+
+    def _promote_delayed(self, ctx: _RunCtx) -> None:
+        now = time.time()
+        while ctx.delayed and ctx.delayed[0][0] <= now:
+            _, name = heapq.heappop(ctx.delayed)
+            ctx.ready.append(name)
+
+    # -- starting and finishing attempts -------------------------------------------
+
+    def _prepare(self, ctx: _RunCtx) -> Path:
+        if ctx.checkout is not None:
+            return ctx.checkout
+        if self.source is None:
+            raise SourceError("no source to check the run's revision out from")
+        dest = self.config.data_dir / "checkouts" / f"run-{ctx.run.id}"
+        if dest.exists():
+            self.source.remove_checkout(dest)
+        ctx.checkout = self.source.checkout(ctx.run.revision, dest)
+        ctx.env_base = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
+        ctx.env_base.update(
+            {
+                "PODIUM_RUN_ID": str(ctx.run.id),
+                "PODIUM_WORKFLOW": ctx.name,
+                "PODIUM_REVISION": ctx.run.revision,
+                "PODIUM_CHECKOUT": str(ctx.checkout),
+                "PODIUM_DATA_DIR": str(self.config.data_dir),
+            }
+        )
+        ctx.env_base.update(ctx.wf.spec.params)
+        return ctx.checkout
+
+    def _task_env(self, ctx: _RunCtx, spec: TaskBase) -> dict[str, str]:
+        env = dict(ctx.env_base)
+        for key, value in spec.env.items():
+            if isinstance(value, SecretRef):
+                env[key] = secrets.resolve(value.secret, self.config.secrets_dir)
+            else:
+                env[key] = value
+        env["PODIUM_TASK"] = spec.id
+        return env
+
+    def _start(self, ctx: _RunCtx, name: str, phase: str = "run") -> None:
+        spec = ctx.specs[name]
+        run_id = ctx.run.id
+        log_tmpl = str(
+            self.config.data_dir / "logs" / f"run-{run_id}" / f"{name}.{phase}.{{n}}.log"
+        )
+        try:
+            cwd = self._prepare(ctx)
+            env = self._task_env(ctx, spec)
+        except (PodiumError, OSError) as exc:
+            message = str(exc)
+            with self.store.tx():
+                attempt = self.store.start_attempt(run_id, name, phase, log_tmpl)
+                self.store.finish_attempt(attempt.id, "failed", error=message)
+                if phase == "run":
+                    self._set_task(ctx, name, TaskStatus.RUNNING, attempts=attempt.number)
+            self._results.put(
+                _Result(
+                    run_id, name, phase, attempt.id, Outcome(OutcomeStatus.FAILED, error=message)
+                )
+            )
+            self._inflight += 1
+            ctx.running.add(name)
+            return
+        if phase == "run":
+            kind, config = spec.kind, spec.config
+        else:
+            action = spec.rollback_action()
+            assert action is not None
+            kind, config = action
+        with self.store.tx():
+            attempt = self.store.start_attempt(run_id, name, phase, log_tmpl)
+            if phase == "run":
+                self._set_task(
+                    ctx,
+                    name,
+                    TaskStatus.RUNNING,
+                    attempts=attempt.number,
+                    started_at=time.time(),
+                )
+        env["PODIUM_ATTEMPT"] = str(attempt.number)
+        env["PODIUM_ATTEMPT_ID"] = str(attempt.id)
+        workdir = cwd / spec.workdir if spec.workdir else cwd
+        cancel = threading.Event()
+        self._cancels[(run_id, name)] = cancel
+        tctx = TaskContext(
+            run_id=run_id,
+            workflow=ctx.name,
+            task_id=name,
+            attempt=attempt.number,
+            cwd=workdir,
+            repo_root=cwd,
+            env=env,
+            log_path=Path(attempt.log_path or log_tmpl),
+            timeout=spec.timeout,
+            grace=self.config.grace,
+            log_max_bytes=self.config.log_max_bytes,
+            redact=secrets.redact,
+            cancel=cancel,
+            on_spawn=self._pid_recorder(attempt.id),
+        )
+        ctx.running.add(name)
+        self._inflight += 1
+        log.debug("task_started", run_id=run_id, workflow=ctx.name, task=name, phase=phase)
+        self._pool.submit(self._execute, kind, config, tctx, attempt.id, phase)
+
+    def _pid_recorder(self, attempt_id: int) -> Callable[[int], None]:
+        def record(pid: int) -> None:
+            self.store.set_attempt_pid(attempt_id, pid)
+
+        return record
+
+    def _execute(
+        self, kind: str, config: Any, tctx: TaskContext, attempt_id: int, phase: str
+    ) -> None:
+        """Worker thread: run one attempt and hand the outcome to the coordinator."""
+        with structlog.contextvars.bound_contextvars(
+            run_id=tctx.run_id, workflow=tctx.workflow, task=tctx.task_id
+        ):
+            try:
+                outcome = runner_for(kind).run(config, tctx)
+            except Exception as exc:  # a runner bug must not kill the coordinator
+                log.exception("runner_crashed", kind=kind)
+                outcome = Outcome(OutcomeStatus.FAILED, error=f"runner error: {exc}")
+        self._results.put(_Result(tctx.run_id, tctx.task_id, phase, attempt_id, outcome))
+
+    def _collect(self, timeout: float | None) -> None:
+        """Wait for outcomes (or a wake-up, or a timer) and record them."""
+        waited = 0.0
+        step = 0.05 if timeout is None else min(timeout, 0.25)
+        while True:
+            try:
+                result = self._results.get(timeout=max(step, 0.0))
+            except queue.Empty:
+                waited += step
+                if self._wake.is_set() or self._stopping.is_set():
+                    return
+                if timeout is not None and waited >= timeout:
+                    return
+                continue
+            self._record(result)
+            # take every outcome that is already there without waiting
+            while True:
+                try:
+                    self._record(self._results.get_nowait())
+                except queue.Empty:
+                    return
+
+    def _record(self, res: _Result) -> None:
+        self._inflight -= 1
+        self._cancels.pop((res.run_id, res.task), None)
+        ctx = self._ctx[res.run_id]
+        ctx.running.discard(res.task)
+        out = res.outcome
+        tail = secrets.redact(out.output_tail) if out.output_tail else out.output_tail
+        if res.phase == "rollback":
+            self._record_rollback(ctx, res, tail)
+            return
+        name = res.task
+        if out.status is OutcomeStatus.CANCELLED and self._stopping.is_set():
+            self._record_shutdown(ctx, res, tail)
+            return
+        if out.ok:
+            spec = ctx.specs[name]
+            rt = self.store.get_run_task(ctx.run.id, name)
+            with self.store.tx():
+                self.store.finish_attempt(
+                    res.attempt_id, "succeeded", out.exit_code, out.http_status, tail
+                )
+                self._set_task(
+                    ctx,
+                    name,
+                    TaskStatus.SUCCEEDED,
+                    completed_seq=self.store.next_completed_seq(ctx.run.id),
+                    finished_at=time.time(),
+                )
+                self.store.set_applied(
+                    ctx.name,
+                    name,
+                    Applied(
+                        rt.fingerprint, rt.spec_hash, rt.inputs_hash, ctx.run.revision, time.time()
+                    ),
+                    ctx.run.id,
+                    spec.rollback_action(),
+                )
+            for dep in ctx.dependants.get(name, []):
+                ctx.unmet[dep] -= 1
+                if ctx.unmet[dep] == 0 and ctx.status[dep] is TaskStatus.PENDING:
+                    ctx.ready.append(dep)
+            self._hook("task_succeeded", ctx, name, out)
+            return
+        status = "timed_out" if out.status is OutcomeStatus.TIMED_OUT else "failed"
+        error = out.error or (
+            f"timed out after {ctx.specs[name].timeout}s"
+            if status == "timed_out"
+            else f"exit code {out.exit_code}"
+            if out.exit_code is not None
+            else f"HTTP {out.http_status}"
+            if out.http_status is not None
+            else "failed"
+        )
+        failures = ctx.failures.get(name, 0) + 1
+        ctx.failures[name] = failures
+        policy = ctx.specs[name].retries
+        if should_retry(policy, failures) and not self._stopping.is_set():
+            delay = compute_backoff(policy, failures)
+            with self.store.tx():
+                self.store.finish_attempt(
+                    res.attempt_id, status, out.exit_code, out.http_status, tail, error
+                )
+                self._set_task(
+                    ctx, name, TaskStatus.PENDING, not_before=time.time() + delay, error=error
+                )
+            heapq.heappush(ctx.delayed, (time.time() + delay, name))
+            log.info(
+                "task_retry_scheduled",
+                run_id=ctx.run.id,
+                workflow=ctx.name,
+                task=name,
+                failures=failures,
+                delay=round(delay, 3),
+                error=error,
+            )
+            return
+        with self.store.tx():
+            self.store.finish_attempt(
+                res.attempt_id, status, out.exit_code, out.http_status, tail, error
+            )
+            self._task_failed_final(
+                ctx,
+                name,
+                error,
+                TaskStatus(status),
+                {
+                    "exit_code": out.exit_code,
+                    "http_status": out.http_status,
+                    "attempts": failures,
+                    "output_tail": tail or "",
+                },
+            )
+        self._hook("task_failed", ctx, name, out)
+
+    def _record_shutdown(self, ctx: _RunCtx, res: _Result, tail: str | None) -> None:
+        name = res.task
+        with self.store.tx():
+            self.store.finish_attempt(
+                res.attempt_id,
+                "interrupted",
+                res.outcome.exit_code,
+                None,
+                tail,
+                "cancelled: the agent is shutting down",
+            )
+            if ctx.specs[name].idempotent:
+                self._set_task(ctx, name, TaskStatus.PENDING)
+            else:
+                self._set_task(
+                    ctx,
+                    name,
+                    TaskStatus.INTERRUPTED,
+                    error="interrupted by agent shutdown; retry, skip or fail it",
+                )
+
+    def _task_failed_final(
+        self,
+        ctx: _RunCtx,
+        name: str,
+        error: str,
+        status: TaskStatus = TaskStatus.FAILED,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        with self.store.tx():
+            self._set_task(ctx, name, status, error=error, finished_at=time.time())
+            self.store.set_failure(ctx.name, name, ctx.fingerprints[name], ctx.run.id)
+            self._emit(
+                "task_failed",
+                ctx.name,
+                ctx.wf,
+                ctx.run.id,
+                name,
+                {"error": error, **(data or {}), "on_failure": str(ctx.on_failure)},
+            )
+        ctx.failed = True
+        log.warning("task_failed", run_id=ctx.run.id, workflow=ctx.name, task=name, error=error)
+
+    # -- failure handling and rollback ---------------------------------------------
+
+    def _cancel_unstarted(self, ctx: _RunCtx) -> None:
+        for name, st in ctx.status.items():
+            if st in (TaskStatus.PENDING, TaskStatus.WAITING_APPROVAL, TaskStatus.INTERRUPTED):
+                with self.store.tx():
+                    for req in self.store.approvals(run_id=ctx.run.id, task=name, status="pending"):
+                        self.store.decide_approval(
+                            req.id, "cancelled", None, "run failed", "engine"
+                        )
+                    self._set_task(ctx, name, TaskStatus.CANCELLED)
+        ctx.ready.clear()
+        ctx.delayed.clear()
+
+    def _after_failure(self, ctx: _RunCtx) -> None:
+        self._cancel_unstarted(ctx)
+        if ctx.on_failure is OnFailure.ROLLBACK:
+            with self.store.tx():
+                self._set_run(ctx, RunStatus.ROLLING_BACK)
+                self._emit("rolling_back", ctx.name, ctx.wf, ctx.run.id, None, {})
+            ctx.rollback_queue = self._rollback_order(ctx.run.id, resume=False)
+            self._step_rollback(ctx)
+        else:
+            self._set_run(ctx, RunStatus.FAILED)
+            self._emit("failed", ctx.name, ctx.wf, ctx.run.id, None, self._run_summary(ctx))
+
+    def _rollback_order(self, run_id: int, resume: bool) -> list[str]:
+        tasks = self.store.run_tasks(run_id)
+        todo = [
+            t
+            for t in tasks.values()
+            if t.status is TaskStatus.SUCCEEDED or (resume and t.status is TaskStatus.ROLLING_BACK)
+        ]
+        todo.sort(key=lambda t: t.completed_seq or 0, reverse=True)
+        return [t.task for t in todo]
+
+    def _step_rollback(self, ctx: _RunCtx) -> bool:
+        assert ctx.rollback_queue is not None
+        if ctx.running:
+            return False
+        while ctx.rollback_queue:
+            name = ctx.rollback_queue[0]
+            spec = ctx.specs[name]
+            if ctx.status[name] is TaskStatus.SUCCEEDED:
+                self._set_task(ctx, name, TaskStatus.ROLLING_BACK)
+            if spec.rollback_action() is None:
+                ctx.rollback_queue.pop(0)
+                self._rolled_back(ctx, name, ok=True)
+                continue
+            self._start(ctx, name, phase="rollback")
+            return True
+        final = RunStatus.ROLLBACK_FAILED if ctx.rollback_failed else RunStatus.ROLLED_BACK
+        ctx.rollback_queue = None
+        self._set_run(ctx, final)
+        self._emit(str(final), ctx.name, ctx.wf, ctx.run.id, None, self._run_summary(ctx))
+        return True
+
+    def _record_rollback(self, ctx: _RunCtx, res: _Result, tail: str | None) -> None:
+        out = res.outcome
+        status = (
+            "succeeded"
+            if out.ok
+            else ("timed_out" if out.status is OutcomeStatus.TIMED_OUT else "failed")
+        )
+        error = None if out.ok else (out.error or f"exit code {out.exit_code}")
+        self.store.finish_attempt(
+            res.attempt_id, status, out.exit_code, out.http_status, tail, error
+        )
+        assert ctx.rollback_queue is not None
+        if ctx.rollback_queue and ctx.rollback_queue[0] == res.task:
+            ctx.rollback_queue.pop(0)
+        self._rolled_back(ctx, res.task, ok=out.ok, error=error, tail=tail)
+
+    def _rolled_back(
+        self, ctx: _RunCtx, name: str, ok: bool, error: str | None = None, tail: str | None = None
+    ) -> None:
+        rt = self.store.get_run_task(ctx.run.id, name)
+        with self.store.tx():
+            if ok:
+                self._set_task(ctx, name, TaskStatus.ROLLED_BACK)
+                self.store.restore_applied(ctx.name, name, rt.previous)
+            else:
+                ctx.rollback_failed = True
+                self._set_task(ctx, name, TaskStatus.ROLLBACK_FAILED, error=error)
+                self._emit(
+                    "task_rollback_failed",
+                    ctx.name,
+                    ctx.wf,
+                    ctx.run.id,
+                    name,
+                    {"error": error, "output_tail": tail or ""},
+                )
+        log.info("task_rolled_back", run_id=ctx.run.id, workflow=ctx.name, task=name, ok=ok)
+
+    # -- shutdown ---------------------------------------------------------------
+
+    def _shutdown_running(self) -> None:
+        """Give running tasks ``shutdown_grace`` seconds, then cancel them."""
+        end = time.monotonic() + self.config.shutdown_grace
+        while self._inflight and time.monotonic() < end:
+            try:
+                self._record(self._results.get(timeout=0.1))
+            except queue.Empty:
+                continue
+        for event in list(self._cancels.values()):
+            event.set()
+        while self._inflight:
+            self._record(self._results.get())
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _any_delayed(self) -> bool:
+        return any(ctx.delayed for ctx in self._ctx.values())
+
+    def _next_timer(self) -> float | None:
+        soonest = min(
+            (ctx.delayed[0][0] for ctx in self._ctx.values() if ctx.delayed), default=None
+        )
+        if soonest is None:
+            return None
+        return max(0.0, soonest - time.time())
+
+    def _finish(self, ctx: _RunCtx) -> None:
+        self._ctx.pop(ctx.run.id, None)
+        if ctx.checkout is not None and self.source is not None and not self.config.keep_checkouts:
+            dest = self.config.data_dir / "checkouts" / f"run-{ctx.run.id}"
+            with contextlib.suppress(PodiumError, OSError):
+                self.source.remove_checkout(dest)
+        log.info(
+            "run_finished",
+            run_id=ctx.run.id,
+            workflow=ctx.name,
+            status=str(ctx.run.status),
+        )
+
+    def _set_run(self, ctx: _RunCtx, status: RunStatus) -> bool:
+        if ctx.run.status is status:
+            return False
+        ctx.run = self.store.set_run_status(ctx.run.id, status)
+        return True
+
+    def _set_task(self, ctx: _RunCtx, name: str, status: TaskStatus, **fields: Any) -> None:
+        self.store.set_task_status(ctx.run.id, name, status, **fields)
+        ctx.status[name] = status
+
+    def _emit(
+        self,
+        kind: str,
+        workflow: str,
+        wf: WorkflowDef,
+        run_id: int,
+        task: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        routes = routes_for(kind, wf.spec.notify, self.config.notifiers)
+        self.store.emit(kind, workflow=workflow, run_id=run_id, task=task, data=data, routes=routes)
+
+    def _run_summary(self, ctx: _RunCtx) -> dict[str, Any]:
+        run = ctx.run
+        return {
+            "revision": run.revision,
+            "trigger": run.trigger,
+            "tasks": {n: str(s) for n, s in ctx.status.items()},
+            "duration": (time.time() - run.started_at) if run.started_at else 0.0,
+        }
+
+    def _hook(self, name: str, ctx: _RunCtx, task: str, outcome: Outcome) -> None:
+        for hook in self.hooks:
+            try:
+                hook(
+                    name,
+                    {
+                        "workflow": ctx.name,
+                        "task": task,
+                        "run_id": ctx.run.id,
+                        "duration": outcome.duration,
+                        "status": str(outcome.status),
+                    },
+                )
+            except Exception:  # hooks never break a run
+                log.exception("hook_failed", hook=name)
+
+
+def _kill_leftover(pid: int | None, attempt_id: int) -> None:
+    """Kill a process group a dead agent left behind, if it really is that attempt's."""
+    if not pid:
+        return
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return
+    if f"PODIUM_ATTEMPT_ID={attempt_id}".encode() not in environ.split(b"\0"):
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        time.sleep(0.2)
+
+
+def validate_secrets(names: Iterable[str], secrets_dir: Path | None) -> list[str]:
+    """Names of secrets that cannot be resolved (for a clear error before a run starts)."""
+    missing = []
+    for name in names:
+        try:
+            secrets.resolve(name, secrets_dir)
+        except ConfigError:
+            missing.append(name)
+    return missing
+
+
+__all__ = ["Engine", "EngineConfig", "validate_secrets"]

@@ -1,0 +1,1 @@
+"""Notifications: typed events routed from the outbox to notifiers."""

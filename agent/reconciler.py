@@ -1,0 +1,313 @@
+"""One reconcile pass: fetch → load → plan → act → (drive) → report.
+
+Like a controller's Reconcile, a pass re-reads Git and the store every time and
+never trusts what triggered it. A pass with no new revision and nothing due is
+cheap: the loaded desired state is cached per revision.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from agent.engine import Engine
+from agent.errors import PodiumError
+from agent.fingerprint import TaskFingerprint, fingerprint_workflow
+from agent.notify.routing import routes_for
+from agent.planner import Desired, Executed, Plan, WorkflowPlan, plan
+from agent.rundef import definition_of
+from agent.source.base import FetchResult, Source
+from agent.spec.loader import DesiredState, Problem, WorkflowDef, load_snapshot, load_workflow
+from agent.states import RunStatus, TaskStatus
+from agent.store.sqlite import SQLiteStore
+
+log = structlog.get_logger("podium.reconcile")
+
+
+@dataclass
+class PassResult:
+    revision: str | None
+    plan: Plan | None
+    started: list[int] = field(default_factory=list)
+    superseded: list[int] = field(default_factory=list)
+    fetch_error: str | None = None
+    duration: float = 0.0
+
+
+@dataclass
+class _Loaded:
+    state: DesiredState
+    desired: Desired
+
+
+class Reconciler:
+    """Owns the loop's steps; the engine owns run execution."""
+
+    def __init__(
+        self,
+        store: SQLiteStore,
+        source: Source,
+        engine: Engine | None,
+        clock: Callable[[], float] = time.time,
+        notifiers: tuple[str, ...] = ("console",),
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.engine = engine
+        self.clock = clock
+        self.notifiers = notifiers
+        self._cache: dict[str, _Loaded] = {}
+        self.last_fetch: FetchResult | None = None
+
+    # -- observe ------------------------------------------------------------------
+
+    def fetch(self) -> FetchResult:
+        result = self.source.fetch()
+        self.last_fetch = result
+        if result.outage_began:
+            self.store.emit(
+                "source_unreachable",
+                data={"error": result.error, "source": self.source.display},
+                routes=self._repo_routes("source_unreachable"),
+            )
+        if result.recovered:
+            self.store.emit(
+                "source_recovered",
+                data={"source": self.source.display},
+                routes=self._repo_routes("source_recovered"),
+            )
+        return result
+
+    def _repo_routes(self, kind: str) -> list[tuple[str, str | None]]:
+        cached = next(iter(self._cache.values()), None)
+        notify = cached.state.config.notify if cached else None
+        return routes_for(kind, notify, self.notifiers)
+
+    def load(self, revision: str) -> _Loaded:
+        """Desired state at ``revision`` (cached), with last-good fallback for bad files."""
+        if revision in self._cache:
+            return self._cache[revision]
+        snapshot = self.source.snapshot(revision)
+        last_good = self._last_good()
+        state = load_snapshot(snapshot, last_good)
+        fps: dict[str, dict[str, TaskFingerprint]] = {
+            name: fingerprint_workflow(wf) for name, wf in state.workflows.items()
+        }
+        desired = Desired(revision, state.workflows, fps, state.problems)
+        loaded = _Loaded(state, desired)
+        self._cache = {revision: loaded}
+        return loaded
+
+    def _last_good(self) -> dict[str, WorkflowDef]:
+        out: dict[str, WorkflowDef] = {}
+        for file, row in self.store.files_all().items():
+            good = row.get("good_revision")
+            if not good:
+                continue
+            try:
+                snap = self.source.snapshot(good)
+                from agent.spec.loader import load_config
+
+                config, _ = load_config(snap)
+                wf, _ = load_workflow(snap, file, config)
+            except PodiumError:
+                continue
+            if wf is not None:
+                out[file] = wf
+        return out
+
+    def record(self, loaded: _Loaded) -> None:
+        """Remember validation results per file; announce new problems once."""
+        state = loaded.state
+        known = self.store.files_all()
+        by_file: dict[str, list[Problem]] = {}
+        for p in state.problems:
+            by_file.setdefault(p.file, []).append(p)
+        for file, name in state.files.items():
+            row = known.get(file, {})
+            if row.get("good_revision") != state.revision or row.get("problems"):
+                self.store.set_file_state(file, name, state.revision, [])
+        for file, problems in by_file.items():
+            texts = [str(p) for p in problems]
+            if known.get(file, {}).get("problems") != texts:
+                self.store.set_file_state(file, None, None, texts)
+                self.store.emit(
+                    "validation_failed",
+                    workflow=known.get(file, {}).get("workflow"),
+                    data={"file": file, "revision": state.revision, "problems": texts},
+                    routes=routes_for("validation_failed", state.config.notify, self.notifiers),
+                )
+        present = set(state.files) | set(by_file)
+        for file in known:
+            if file not in present:
+                self.store.drop_file(file)
+        now = self.clock()
+        for name, wf in state.workflows.items():
+            self.store.touch_workflow(name, wf.file, now)
+
+    # -- diff ---------------------------------------------------------------------
+
+    def executed(self) -> Executed:
+        rows = self.store.workflow_rows()
+        active = {r.workflow: r.id for r in self.store.active_runs()}
+        return Executed(
+            applied=self.store.applied_all(),
+            failed=self.store.failures_all(),
+            active_runs=active,
+            last_slot={n: r["last_slot"] for n, r in rows.items() if r["last_slot"] is not None},
+            first_seen={n: r["first_seen"] for n, r in rows.items()},
+        )
+
+    def plan(self, revision: str) -> tuple[_Loaded, Plan]:
+        loaded = self.load(revision)
+        return loaded, plan(loaded.desired, self.executed(), self.clock())
+
+    # -- act ----------------------------------------------------------------------
+
+    def act(self, loaded: _Loaded, the_plan: Plan) -> tuple[list[int], list[int]]:
+        started: list[int] = []
+        superseded = self._supersede(loaded, the_plan)
+        if superseded:
+            the_plan = plan(loaded.desired, self.executed(), self.clock())
+        for name, tasks in the_plan.removed_workflows:
+            self.store.forget_applied(name)
+            self.store.remove_workflow(name)
+            log.info("workflow_removed", workflow=name, tasks=list(tasks))
+        for wp in the_plan.workflows:
+            if wp.removed:
+                self.store.forget_applied(wp.name, list(wp.removed))
+            if wp.startable:
+                started.append(self._start(loaded, wp))
+        return started, superseded
+
+    def _start(self, loaded: _Loaded, wp: WorkflowPlan) -> int:
+        wf = loaded.state.workflows[wp.name]
+        fps = loaded.desired.fingerprints[wp.name]
+        config = loaded.state.config
+        tasks = []
+        for change in wp.outstanding:
+            fp = fps[change.id]
+            tasks.append(
+                {
+                    "task": change.id,
+                    "fingerprint": fp.fingerprint,
+                    "spec_hash": fp.spec_hash,
+                    "inputs_hash": fp.inputs_hash,
+                    "reason": str(change.reason),
+                    "previous": self.store.applied_row(wp.name, change.id),
+                }
+            )
+        trigger = "schedule" if wp.slot is not None else "git"
+        with self.store.tx():
+            run_id = self.store.create_run(
+                wp.name,
+                wf.revision,
+                trigger,
+                definition_of(wf, fps, config.directory, config.operators),
+                tasks,
+                slot=wp.slot,
+            )
+            if wp.slot is not None:
+                self.store.set_last_slot(wp.name, wp.slot)
+        log.info(
+            "run_created",
+            run_id=run_id,
+            workflow=wp.name,
+            revision=wf.revision[:12],
+            tasks=len(tasks),
+            trigger=trigger,
+        )
+        return run_id
+
+    def _supersede(self, loaded: _Loaded, the_plan: Plan) -> list[int]:
+        """Cancel waiting runs whose waiting tasks changed in Git (nobody approves X and gets Y)."""
+        out: list[int] = []
+        for run in self.store.active_runs():
+            if run.status not in (RunStatus.WAITING_APPROVAL, RunStatus.WAITING_DECISION):
+                continue
+            wp = the_plan.workflow(run.workflow)
+            fps = loaded.desired.fingerprints.get(run.workflow)
+            tasks = self.store.run_tasks(run.id)
+            waiting = {
+                n: t
+                for n, t in tasks.items()
+                if t.status
+                in (TaskStatus.WAITING_APPROVAL, TaskStatus.PENDING, TaskStatus.INTERRUPTED)
+            }
+            if wp is None or fps is None:
+                changed = True
+            else:
+                changed = any(
+                    n not in fps or fps[n].fingerprint != t.fingerprint for n, t in waiting.items()
+                )
+            if not changed:
+                continue
+            with self.store.tx():
+                for name in waiting:
+                    for req in self.store.approvals(run_id=run.id, task=name, status="pending"):
+                        self.store.decide_approval(
+                            req.id,
+                            "superseded",
+                            None,
+                            f"superseded by {loaded.state.revision}",
+                            "git",
+                        )
+                        self.store.emit(
+                            "approval_superseded",
+                            workflow=run.workflow,
+                            run_id=run.id,
+                            task=name,
+                            data={"approval_id": req.id, "revision": loaded.state.revision},
+                            routes=routes_for(
+                                "approval_superseded",
+                                loaded.state.workflows[run.workflow].spec.notify
+                                if run.workflow in loaded.state.workflows
+                                else None,
+                                self.notifiers,
+                            ),
+                        )
+                    self.store.set_task_status(run.id, name, TaskStatus.CANCELLED)
+                self.store.set_run_status(
+                    run.id, RunStatus.CANCELLED, "superseded by a new revision"
+                )
+                self.store.emit(
+                    "cancelled",
+                    workflow=run.workflow,
+                    run_id=run.id,
+                    data={"reason": "superseded", "revision": loaded.state.revision},
+                    routes=routes_for("cancelled", None, self.notifiers),
+                )
+            log.info("run_superseded", run_id=run.id, workflow=run.workflow)
+            out.append(run.id)
+        return out
+
+    # -- the pass -------------------------------------------------------------------
+
+    def reconcile_once(self, drive: bool = True, revision: str | None = None) -> PassResult:
+        began = time.monotonic()
+        fetched = self.fetch()
+        rev = revision or fetched.revision
+        if rev is None:
+            return PassResult(None, None, fetch_error=fetched.error)
+        if rev == fetched.revision and fetched.ok:
+            try:
+                commit = self.source.commit(rev)
+                self.store.record_revision(
+                    rev, commit.subject, commit.author_name, commit.author_email
+                )
+            except PodiumError:
+                pass
+        loaded, the_plan = self.plan(rev)
+        self.record(loaded)
+        started, superseded = self.act(loaded, the_plan)
+        if drive and self.engine is not None:
+            self.engine.drive()
+        return PassResult(
+            rev, the_plan, started, superseded, fetched.error, time.monotonic() - began
+        )
+
+
+__all__ = ["PassResult", "Reconciler"]

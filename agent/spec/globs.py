@@ -1,0 +1,58 @@
+"""Repository-relative globs for ``inputs:`` (``*``, ``?``, ``[..]`` and ``**``)."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+
+@cache
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a glob where ``*`` stays inside one path segment and ``**/`` spans any."""
+    out: list[str] = []
+    i = 0
+    pat = pattern.strip("/")
+    while i < len(pat):
+        if pat.startswith("**/", i):
+            out.append(r"(?:[^/]+/)*")
+            i += 3
+        elif pat.startswith("**", i):
+            out.append(r".*")
+            i += 2
+        elif pat[i] == "*":
+            out.append(r"[^/]*")
+            i += 1
+        elif pat[i] == "?":
+            out.append(r"[^/]")
+            i += 1
+        elif pat[i] == "[":
+            end = pat.find("]", i + 1)
+            if end == -1:
+                out.append(re.escape(pat[i]))
+                i += 1
+            else:
+                body = pat[i + 1 : end].replace("\\", "\\\\")
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append(f"[{body}]")
+                i = end + 1
+        else:
+            out.append(re.escape(pat[i]))
+            i += 1
+    # a pattern naming a directory matches everything below it
+    return re.compile("".join(out) + r"(?:/.*)?\Z")
+
+
+def normalize(path: str) -> str:
+    """``./a//b/`` → ``a/b``."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
+def match(pattern: str, files: list[str]) -> list[str]:
+    """Files (sorted, as given) that the glob matches."""
+    rx = glob_regex(normalize(pattern))
+    return [f for f in files if rx.match(f)]
+
+
+__all__ = ["glob_regex", "match", "normalize"]

@@ -1,0 +1,150 @@
+"""Safe YAML reading with line numbers, YAML 1.2 booleans and an alias-bomb guard.
+
+Only plain data comes out (mappings, sequences, scalars). Every key and sequence
+item gets its 1-based line in a :class:`LineMap` so that validation errors can
+point at ``file:line``. ``on``/``off``/``yes``/``no`` stay strings (YAML 1.2), so a
+key like ``on:`` means what it says.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+MAX_NODES = 100_000
+"""Upper bound of nodes after alias expansion; a billion-laughs file is refused."""
+
+Path = tuple[str | int, ...]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans (only true/false)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+@dataclass
+class YamlProblem:
+    line: int
+    message: str
+
+
+@dataclass
+class LineMap:
+    """Path (keys and indexes) → 1-based line of that key or item."""
+
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line(self, path: Path) -> int:
+        """Line of the longest known prefix of ``path`` (1 when nothing matches)."""
+        for end in range(len(path), -1, -1):
+            found = self.lines.get(tuple(path[:end]))
+            if found is not None:
+                return found
+        return 1
+
+
+@dataclass
+class Parsed:
+    data: Any
+    lines: LineMap
+    problems: list[YamlProblem]
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], stack: set[int]) -> int:
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in stack:  # recursive alias: refuse
+        return MAX_NODES + 1
+    stack.add(key)
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            size += _expanded_size(k, memo, stack) + _expanded_size(v, memo, stack)
+            if size > MAX_NODES:
+                break
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            size += _expanded_size(item, memo, stack)
+            if size > MAX_NODES:
+                break
+    stack.discard(key)
+    memo[key] = size
+    return size
+
+
+def _walk(node: yaml.Node, path: Path, lines: LineMap, problems: list[YamlProblem]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
+        for k, v in node.value:
+            if not isinstance(k, yaml.ScalarNode):
+                problems.append(YamlProblem(k.start_mark.line + 1, "mapping keys must be plain"))
+                continue
+            name = k.value
+            line = k.start_mark.line + 1
+            if name == "<<":
+                continue
+            if name in seen:
+                problems.append(
+                    YamlProblem(line, f"duplicate key {name!r} (first on line {seen[name]})")
+                )
+                continue
+            seen[name] = line
+            lines.lines[(*path, name)] = line
+            _walk(v, (*path, name), lines, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.lines[(*path, index)] = item.start_mark.line + 1
+            _walk(item, (*path, index), lines, problems)
+
+
+def parse_yaml(text: str) -> Parsed:
+    """Parse one YAML document with line information; never raises for bad input."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Parsed(None, LineMap(), [])
+        if _expanded_size(node, {}, set()) > MAX_NODES:
+            return Parsed(
+                None,
+                LineMap(),
+                [
+                    YamlProblem(
+                        node.start_mark.line + 1,
+                        f"YAML aliases expand to more than {MAX_NODES} nodes: refused",
+                    )
+                ],
+            )
+        lines = LineMap({(): node.start_mark.line + 1})
+        problems: list[YamlProblem] = []
+        _walk(node, (), lines, problems)
+        data = loader.construct_document(node)
+        return Parsed(data, lines, problems)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        what = exc.problem or exc.context or "invalid YAML"
+        return Parsed(None, LineMap(), [YamlProblem(line, f"YAML syntax error: {what}")])
+    except yaml.YAMLError as exc:
+        return Parsed(None, LineMap(), [YamlProblem(1, f"YAML error: {exc}")])
+    except RecursionError:
+        return Parsed(None, LineMap(), [YamlProblem(1, "YAML nesting is too deep")])
+    finally:
+        loader.dispose()
+
+
+__all__ = ["MAX_NODES", "LineMap", "Parsed", "YamlProblem", "parse_yaml"]
