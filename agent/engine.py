@@ -45,6 +45,11 @@ log = structlog.get_logger("podium.engine")
 
 PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
 SATISFIED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.SKIPPED})
+_WAITS_FOR = {
+    RunStatus.WAITING_APPROVAL: TaskStatus.WAITING_APPROVAL,
+    RunStatus.WAITING_DECISION: TaskStatus.INTERRUPTED,
+}
+"""The task status a waiting run waits on: once no task has it, the run runs again."""
 
 
 @dataclass
@@ -146,7 +151,7 @@ class Engine:
         for run in self.store.active_runs():
             recovered = False
             for attempt in self.store.running_attempts(run.id):
-                _kill_leftover(attempt.pid, attempt.id)
+                _kill_leftover(attempt.pid, attempt.id, self.config.grace)
                 recovered = True
                 self.store.finish_attempt(
                     attempt.id, "interrupted", error="agent stopped while the attempt ran"
@@ -195,20 +200,37 @@ class Engine:
         deadline_idle = None if idle_timeout is None else time.monotonic() + idle_timeout
         while True:
             self._wake.clear()
+            recorded = self._drain_ready()
             self._load_active()
-            progressed = self._step_all()
+            progressed = self._step_all() or recorded > 0
             if self._inflight == 0 and not self._any_delayed():
-                if not progressed or not wait:
-                    return
-                continue
-            if not wait and not progressed:
+                if progressed:
+                    continue
                 return
-            timeout = self._next_timer()
             if self._stopping.is_set():
                 self._shutdown_running()
-            self._collect(timeout)
+                continue
+            timer = self._next_timer()
+            if not wait:
+                # one bounded wait for an outcome; return when nothing moves or on wake
+                got = self._collect(min(0.5 if timer is None else timer, 0.5))
+                if (got == 0 and not progressed) or self._wake.is_set():
+                    return
+                continue
+            self._collect(timer)
             if deadline_idle is not None and time.monotonic() > deadline_idle:
                 return
+
+    def _drain_ready(self) -> int:
+        """Record outcomes that are already waiting, without blocking."""
+        count = 0
+        while True:
+            try:
+                result = self._results.get_nowait()
+            except queue.Empty:
+                return count
+            self._record(result)
+            count += 1
 
     # -- loading ----------------------------------------------------------------
 
@@ -460,10 +482,10 @@ class Engine:
                     ctx, name, f"rejected by {req.decided_by}: {req.comment or 'no reason given'}"
                 )
                 progressed = True
-        if (
-            ctx.run.status is RunStatus.WAITING_DECISION
-            and TaskStatus.INTERRUPTED not in ctx.status.values()
-        ):
+        # a decision made elsewhere (approve, skip, fail, retry) may have removed
+        # the last task the run waited for: it is running again
+        blocker = _WAITS_FOR.get(ctx.run.status)
+        if blocker is not None and blocker not in ctx.status.values():
             self._set_run(ctx, RunStatus.RUNNING)
             progressed = True
         return progressed
@@ -594,27 +616,22 @@ class Engine:
                 outcome = Outcome(OutcomeStatus.FAILED, error=f"runner error: {exc}")
         self._results.put(_Result(tctx.run_id, tctx.task_id, phase, attempt_id, outcome))
 
-    def _collect(self, timeout: float | None) -> None:
-        """Wait for outcomes (or a wake-up, or a timer) and record them."""
+    def _collect(self, timeout: float | None) -> int:
+        """Wait for outcomes (or a wake-up, or a timer); record them; return how many."""
         waited = 0.0
-        step = 0.05 if timeout is None else min(timeout, 0.25)
+        step = 0.05 if timeout is None else max(min(timeout, 0.25), 0.0)
         while True:
             try:
-                result = self._results.get(timeout=max(step, 0.0))
+                result = self._results.get(timeout=max(step, 0.001))
             except queue.Empty:
                 waited += step
                 if self._wake.is_set() or self._stopping.is_set():
-                    return
+                    return 0
                 if timeout is not None and waited >= timeout:
-                    return
+                    return 0
                 continue
             self._record(result)
-            # take every outcome that is already there without waiting
-            while True:
-                try:
-                    self._record(self._results.get_nowait())
-                except queue.Empty:
-                    return
+            return 1 + self._drain_ready()
 
     def _record(self, res: _Result) -> None:
         self._inflight -= 1
@@ -936,8 +953,12 @@ class Engine:
                 log.exception("hook_failed", hook=name)
 
 
-def _kill_leftover(pid: int | None, attempt_id: int) -> None:
-    """Kill a process group a dead agent left behind, if it really is that attempt's."""
+def _kill_leftover(pid: int | None, attempt_id: int, grace: float) -> None:
+    """Kill a process group a dead agent left behind, if it really is that attempt's.
+
+    SIGTERM, up to ``grace`` seconds for the group's leader to end, then SIGKILL for
+    whatever is left of the group.
+    """
     if not pid:
         return
     try:
@@ -946,10 +967,23 @@ def _kill_leftover(pid: int | None, attempt_id: int) -> None:
         return
     if f"PODIUM_ATTEMPT_ID={attempt_id}".encode() not in environ.split(b"\0"):
         return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
-        time.sleep(0.2)
+    log.info("leftover_process_killed", pid=pid, attempt_id=attempt_id)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    end = time.monotonic() + grace
+    while _running(pid) and time.monotonic() < end:
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def validate_secrets(names: Iterable[str], secrets_dir: Path | None) -> list[str]:

@@ -6,7 +6,10 @@ import sys
 
 import click
 
+from agent.cli.agent_cmd import agent
 from agent.cli.app import cli
+
+cli.add_command(agent)
 
 
 def main() -> None:

@@ -65,12 +65,12 @@ def drain(
             notifier.send(item)
         except RetryLater as exc:
             blocked.add(item.notifier)  # keep order: later items of this notifier wait too
-            store.mark_failed(item.id, str(exc), time.time() + max(exc.seconds, 0.0))
+            store.mark_failed(item.id, str(exc), current + max(exc.seconds, 0.0))
             log.info("notification_deferred", notifier=item.notifier, seconds=exc.seconds)
         except Exception as exc:
             blocked.add(item.notifier)
             store.mark_failed(
-                item.id, f"{type(exc).__name__}: {exc}", time.time() + backoff(item.attempts)
+                item.id, f"{type(exc).__name__}: {exc}", current + backoff(item.attempts)
             )
             log.warning(
                 "notification_failed",
