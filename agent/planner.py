@@ -128,10 +128,11 @@ class Plan:
 
 def due_slot(schedule: str, now: float, after: float) -> float | None:
     """The latest cron slot in ``(after, now]``, or None (catch-up is one run, not many)."""
-    base = datetime.fromtimestamp(now, tz=UTC)
-    prev = croniter(schedule, base).get_prev(float)
-    if croniter.match(schedule, base) and int(now) % 60 == 0:
-        prev = float(int(now))
+    prev = croniter(schedule, datetime.fromtimestamp(now, tz=UTC)).get_prev(float)
+    # get_prev is strictly before ``now``: a slot exactly at ``now`` is the one after it.
+    following = croniter(schedule, datetime.fromtimestamp(prev, tz=UTC)).get_next(float)
+    if following <= now:
+        prev = following
     return prev if prev > after else None
 
 

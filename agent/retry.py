@@ -13,7 +13,11 @@ def compute_backoff(policy: RetryPolicy, failures: int, rand: float | None = Non
     ``delay * backoff ** (failures - 1)``, capped at ``max_delay``, then spread by
     ``±jitter`` (``rand`` in [0, 1) picks the point; random when omitted).
     """
-    base = min(policy.max_delay, policy.delay * policy.backoff ** max(failures - 1, 0))
+    try:
+        grown = policy.delay * policy.backoff ** max(failures - 1, 0)
+    except OverflowError:  # a huge failure count: far past any cap
+        grown = policy.max_delay if policy.delay > 0 else 0.0
+    base = min(policy.max_delay, grown)
     r = random.random() if rand is None else rand  # noqa: S311 - jitter, not crypto
     return max(0.0, base * (1 + policy.jitter * (2 * r - 1)))
 

@@ -8,7 +8,10 @@ from functools import cache
 
 @cache
 def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a glob where ``*`` stays inside one path segment and ``**/`` spans any."""
+    """Compile a glob where ``*`` stays inside one path segment and ``**/`` spans any.
+
+    Raises ``ValueError`` for a pattern that is not a valid glob (e.g. ``[z-a]``).
+    """
     out: list[str] = []
     i = 0
     pat = pattern.strip("/")
@@ -40,7 +43,10 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(pat[i]))
             i += 1
     # a pattern naming a directory matches everything below it
-    return re.compile("".join(out) + r"(?:/.*)?\Z")
+    try:
+        return re.compile("".join(out) + r"(?:/.*)?\Z")
+    except re.error as exc:
+        raise ValueError(f"invalid glob {pattern!r}: {exc.msg}") from None
 
 
 def normalize(path: str) -> str:
@@ -50,7 +56,7 @@ def normalize(path: str) -> str:
 
 
 def match(pattern: str, files: list[str]) -> list[str]:
-    """Files (sorted, as given) that the glob matches."""
+    """Files (sorted, as given) that the glob matches; ``ValueError`` for an invalid glob."""
     rx = glob_regex(normalize(pattern))
     return [f for f in files if rx.match(f)]
 

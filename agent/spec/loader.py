@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from agent.kinds import registry
 from agent.source.base import Snapshot
 from agent.spec import globs
-from agent.spec.models import RepoConfig, WorkflowBase, workflow_model
+from agent.spec.models import RepoConfig, WorkflowBase, _check_relative, workflow_model
 from agent.spec.yamlio import LineMap, parse_yaml
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -96,17 +96,26 @@ def _clean(msg: str) -> str:
     return msg
 
 
+def _is_kind_error(loc: tuple[str | int, ...], msg: str) -> bool:
+    """The task model's own "zero or several kinds" error (not e.g. a bad ``rollback``)."""
+    on_task = len(loc) == 2 and loc[0] == "tasks" and isinstance(loc[1], int)
+    return on_task and ("has no task kind" in msg or "task kinds" in msg)
+
+
 def _pydantic_problems(file: str, data: Any, lines: LineMap, exc: ValidationError) -> list[Problem]:
     problems: list[Problem] = []
-    seen: set[tuple[int, tuple[str | int, ...]]] = set()
+    # one problem per place: a union's alternatives fail at the same path (reported once),
+    # but every missing key is a problem of its own
+    seen: set[tuple[int, tuple[str | int, ...], str | None]] = set()
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         path, missing = _data_path(data, loc)
         line = lines.line(path)
-        if (line, path) in seen and err["type"] != "extra_forbidden":
+        key = (line, path, missing)
+        if key in seen and err["type"] != "extra_forbidden":
             continue
-        seen.add((line, path))
-        if "task kind" in err["msg"]:
+        seen.add(key)
+        if _is_kind_error(loc, err["msg"]):
             continue  # reported by _kind_problems on the raw data
         where = _fmt_path(path)
         if err["type"] == "extra_forbidden":
@@ -231,39 +240,106 @@ def _graph_problems(file: str, data: Any, lines: LineMap) -> list[Problem]:
     return problems
 
 
+def _path_problems(
+    file: str,
+    index: int,
+    tid: object,
+    inputs: list[tuple[int, str]],
+    workdir: str | None,
+    lines: LineMap,
+    all_files: list[str],
+) -> tuple[list[str], list[Problem]]:
+    """Files the ``(position, glob)`` inputs of one task match, and path problems.
+
+    A glob that matches nothing or is not a glob, and a workdir that is not a directory
+    of the repository, are problems.
+    """
+    problems: list[Problem] = []
+    matched_files: list[str] = []
+    for pos, pattern in inputs:
+        where = lines.line(("tasks", index, "inputs", pos))
+        try:
+            matched = globs.match(pattern, all_files)
+        except ValueError as exc:
+            problems.append(Problem(file, where, f"input of task {tid!r}: {exc}"))
+            continue
+        if not matched:
+            problems.append(
+                Problem(
+                    file,
+                    where,
+                    f"input {pattern!r} of task {tid!r} matches no file in the repository",
+                )
+            )
+        matched_files += matched
+    if workdir is not None:
+        wd = globs.normalize(workdir)
+        if wd and wd not in all_files and not any(f.startswith(wd + "/") for f in all_files):
+            problems.append(
+                Problem(
+                    file,
+                    lines.line(("tasks", index, "workdir")),
+                    f"workdir {workdir!r} of task {tid!r} is not a directory in the repository",
+                )
+            )
+    return matched_files, problems
+
+
 def _resolve_inputs(
     file: str, spec: WorkflowBase, lines: LineMap, snapshot: Snapshot, all_files: list[str]
 ) -> tuple[dict[str, dict[str, str]], list[Problem]]:
     problems: list[Problem] = []
     resolved: dict[str, dict[str, str]] = {}
-    file_set = set(all_files)
     for index, task in enumerate(spec.tasks):  # type: ignore[attr-defined]
-        digests: dict[str, str] = {}
-        for pos, pattern in enumerate(task.inputs):
-            matched = globs.match(pattern, all_files)
-            if not matched:
-                problems.append(
-                    Problem(
-                        file,
-                        lines.line(("tasks", index, "inputs", pos)),
-                        f"input {pattern!r} of task {task.id!r} matches no file in the repository",
-                    )
-                )
-            for path in matched:
-                digests[path] = hashlib.sha256(snapshot.read(path)).hexdigest()
-        if task.workdir is not None:
-            wd = globs.normalize(task.workdir)
-            if wd and wd not in file_set and not any(f.startswith(wd + "/") for f in all_files):
-                problems.append(
-                    Problem(
-                        file,
-                        lines.line(("tasks", index, "workdir")),
-                        f"workdir {task.workdir!r} of task {task.id!r} is not a directory"
-                        " in the repository",
-                    )
-                )
-        resolved[task.id] = digests
+        matched, task_problems = _path_problems(
+            file, index, task.id, list(enumerate(task.inputs)), task.workdir, lines, all_files
+        )
+        problems += task_problems
+        resolved[task.id] = {
+            path: hashlib.sha256(snapshot.read(path)).hexdigest() for path in matched
+        }
     return resolved, problems
+
+
+def _inside(value: object) -> bool:
+    """A string path that stays inside the repository (others have their own problem)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        _check_relative(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _raw_path_problems(
+    file: str, data: dict[Any, Any], lines: LineMap, all_files: list[str]
+) -> list[Problem]:
+    """Input and workdir problems of a file that failed validation, so all are reported."""
+    problems: list[Problem] = []
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list):
+        return problems
+    for index, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            continue
+        raw_inputs = task.get("inputs")
+        inputs = [
+            (pos, item)
+            for pos, item in enumerate(raw_inputs if isinstance(raw_inputs, list) else [])
+            if _inside(item)
+        ]
+        workdir = task.get("workdir")
+        problems += _path_problems(
+            file,
+            index,
+            task.get("id", f"#{index + 1}"),
+            inputs,
+            workdir if _inside(workdir) else None,
+            lines,
+            all_files,
+        )[1]
+    return problems
 
 
 def _apply_defaults(spec: WorkflowBase, config: RepoConfig) -> WorkflowBase:
@@ -340,12 +416,15 @@ def load_workflow(
         return None, [*problems, Problem(path, 1, "a workflow file must be a mapping")]
     problems += _kind_problems(path, data, parsed.lines)
     problems += _graph_problems(path, data, parsed.lines)
+    files = all_files if all_files is not None else snapshot.files()
     try:
         spec = workflow_model().model_validate(data)
     except ValidationError as exc:
         problems += _pydantic_problems(path, data, parsed.lines, exc)
+        problems += _raw_path_problems(path, data, parsed.lines, files)
+        if not problems:  # never reject a file without saying why
+            problems.append(Problem(path, 1, f"invalid workflow: {exc.error_count()} error(s)"))
         return None, _dedupe(problems)
-    files = all_files if all_files is not None else snapshot.files()
     inputs, input_problems = _resolve_inputs(path, spec, parsed.lines, snapshot, files)
     problems += input_problems
     if problems:

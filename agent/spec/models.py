@@ -7,6 +7,7 @@ and a task must set exactly one of them.
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 from functools import cache
@@ -32,12 +33,16 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
 
 def _duration(value: object) -> float:
-    return parse_duration(value)
+    seconds = parse_duration(value)
+    if not math.isfinite(seconds):
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 1h30m)")
+    return seconds
 
 
 Duration = Annotated[
     float,
-    BeforeValidator(_duration),
+    # the schema says what a file may contain (``90`` or ``"10m"``), not the parsed float
+    BeforeValidator(_duration, json_schema_input_type=float | str),
     PlainSerializer(lambda v: v, return_type=float),
     Field(json_schema_extra={"examples": ["30s", "10m", "1h30m"]}),
 ]
@@ -51,7 +56,9 @@ def _scalar_to_str(value: object) -> object:
     return value
 
 
-EnvScalar = Annotated[str, BeforeValidator(_scalar_to_str)]
+EnvScalar = Annotated[
+    str, BeforeValidator(_scalar_to_str, json_schema_input_type=str | int | float | bool)
+]
 
 
 class OnFailure(StrEnum):
@@ -105,7 +112,9 @@ class RetryPolicy(_Strict):
     jitter: float = Field(default=0.1, ge=0.0, le=1.0)
 
 
-Retries = Annotated[RetryPolicy, BeforeValidator(_int_to_retries)]
+Retries = Annotated[
+    RetryPolicy, BeforeValidator(_int_to_retries, json_schema_input_type=int | RetryPolicy)
+]
 
 
 class ApprovalSpec(_Strict):

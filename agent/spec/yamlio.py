@@ -86,6 +86,28 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], stack: set[int]) -> in
     return size
 
 
+def _bomb_line(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Line of the innermost entry that alone expands past :data:`MAX_NODES`.
+
+    Descends from ``node`` into the first child over the limit (a mapping entry is
+    pointed at by its key), so the problem names the offending key, not line 1.
+    """
+    line = node.start_mark.line + 1
+    visited: set[int] = set()
+    while id(node) not in visited:
+        visited.add(id(node))
+        children: list[tuple[int, yaml.Node]] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [(k.start_mark.line + 1, v) for k, v in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(item.start_mark.line + 1, item) for item in node.value]
+        over = [(ln, child) for ln, child in children if memo.get(id(child), 0) > MAX_NODES]
+        if not over:
+            break
+        line, node = over[0]
+    return line
+
+
 def _walk(node: yaml.Node, path: Path, lines: LineMap, problems: list[YamlProblem]) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
@@ -111,20 +133,37 @@ def _walk(node: yaml.Node, path: Path, lines: LineMap, problems: list[YamlProble
             _walk(item, (*path, index), lines, problems)
 
 
+def _error_line(text: str, exc: yaml.MarkedYAMLError) -> int:
+    """1-based line of a syntax error, never past the last line of the file.
+
+    An error found at the end of the stream (an unclosed ``[``, a missing quote) is
+    reported where the unfinished construct began, if known, else on the last line.
+    """
+    last = max(1, len(text.splitlines()))
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else 1
+    if line > last:
+        context = exc.context_mark
+        line = context.line + 1 if context is not None and context.line < last else last
+    return line
+
+
 def parse_yaml(text: str) -> Parsed:
     """Parse one YAML document with line information; never raises for bad input."""
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             return Parsed(None, LineMap(), [])
-        if _expanded_size(node, {}, set()) > MAX_NODES:
+        memo: dict[int, int] = {}
+        if _expanded_size(node, memo, set()) > MAX_NODES:
             return Parsed(
                 None,
                 LineMap(),
                 [
                     YamlProblem(
-                        node.start_mark.line + 1,
+                        _bomb_line(node, memo),
                         f"YAML aliases expand to more than {MAX_NODES} nodes: refused",
                     )
                 ],
@@ -135,16 +174,27 @@ def parse_yaml(text: str) -> Parsed:
         data = loader.construct_document(node)
         return Parsed(data, lines, problems)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
         what = exc.problem or exc.context or "invalid YAML"
-        return Parsed(None, LineMap(), [YamlProblem(line, f"YAML syntax error: {what}")])
+        return Parsed(
+            None, LineMap(), [YamlProblem(_error_line(text, exc), f"YAML syntax error: {what}")]
+        )
+    except yaml.reader.ReaderError as exc:
+        # a control character or the like; str(exc) spans two lines, so build one
+        line = text[: max(exc.position, 0)].count("\n") + 1
+        what = (
+            f"unacceptable character #x{exc.character:04x}"
+            if isinstance(exc.character, int)
+            else "unreadable text"
+        )
+        return Parsed(None, LineMap(), [YamlProblem(line, f"YAML error: {what}")])
     except yaml.YAMLError as exc:
-        return Parsed(None, LineMap(), [YamlProblem(1, f"YAML error: {exc}")])
+        message = " ".join(str(exc).split())
+        return Parsed(None, LineMap(), [YamlProblem(1, f"YAML error: {message}")])
     except RecursionError:
         return Parsed(None, LineMap(), [YamlProblem(1, "YAML nesting is too deep")])
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 __all__ = ["MAX_NODES", "LineMap", "Parsed", "YamlProblem", "parse_yaml"]

@@ -376,7 +376,8 @@ class SQLiteStore:
             started = run.started_at
             if started is None and status is not RunStatus.PENDING:
                 started = now
-            finished = now if status in RUN_TERMINAL else None
+            # A terminal run can only be re-stated (no way out), so keep its finish time.
+            finished = (run.finished_at or now) if status in RUN_TERMINAL else None
             self._x(
                 "UPDATE runs SET status = ?, started_at = ?, finished_at = ?,"
                 " error = COALESCE(?, error) WHERE id = ?",
