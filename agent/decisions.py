@@ -7,6 +7,7 @@ requests) and writes the same audit events.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -124,6 +125,17 @@ class Decisions:
             if req.decided_by == "timeout":
                 what = "expired"
             raise self._refuse(run, task, by, via, f"approval request {req.id} {what}", action)
+        if req.deadline is not None and req.deadline <= time.time():
+            # the engine applies on_timeout at its next look; a late click must not win
+            raise self._refuse(
+                run,
+                task,
+                by,
+                via,
+                f"approval request {req.id} expired (its timeout passed;"
+                f" on_timeout: {req.on_timeout})",
+                action,
+            )
         if req.fingerprint != rt.fingerprint or run.status in RUN_TERMINAL:
             raise self._refuse(
                 run, task, by, via, "approval request no longer matches the run", action

@@ -37,7 +37,7 @@ from agent.runners.base import Outcome, OutcomeStatus, TaskContext
 from agent.source.base import Source
 from agent.spec.loader import WorkflowDef
 from agent.spec.models import OnFailure, SecretRef, TaskBase
-from agent.states import RUN_TERMINAL, RunStatus, TaskStatus
+from agent.states import RUN_TERMINAL, TASK_FAILED, TASK_TERMINAL, RunStatus, TaskStatus
 from agent.store.records import RunRecord
 from agent.store.sqlite import SQLiteStore
 
@@ -139,19 +139,32 @@ class Engine:
         self._wake.set()
 
     def close(self) -> None:
+        """Release the workers. Attempts still in flight (the caller gave up on :meth:`drive`,
+        e.g. a second Ctrl-C) are cancelled and recorded as interrupted, so the process can
+        exit now and the next start resumes them."""
+        if self._inflight:
+            self._stopping.set()
+            for event in list(self._cancels.values()):
+                event.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._inflight:
+            try:
+                self._drain_ready()
+            except Exception:  # the store may be unusable: recover() settles what is left
+                log.exception("engine_close_record_failed")
 
     @property
     def busy(self) -> bool:
         return self._inflight > 0
 
     def recover(self) -> None:
-        """After a restart: settle attempts that a dead agent left 'running'."""
+        """After a restart: settle attempts that a dead agent left 'running', and remove
+        checkouts no active run needs."""
         self._recovered = True
         for run in self.store.active_runs():
             recovered = False
             for attempt in self.store.running_attempts(run.id):
-                _kill_leftover(attempt.pid, attempt.id, self.config.grace)
+                _kill_leftover(attempt.pid, attempt.id, self.config.data_dir, self.config.grace)
                 recovered = True
                 self.store.finish_attempt(
                     attempt.id, "interrupted", error="agent stopped while the attempt ran"
@@ -189,6 +202,7 @@ class Engine:
                         )
             if recovered:
                 log.info("run_recovered", run_id=run.id, workflow=run.workflow)
+        self._sweep_checkouts()
 
     def drive(self, *, wait: bool = True, idle_timeout: float | None = None) -> None:
         """Advance every active run until each is finished or waiting for a human.
@@ -208,6 +222,8 @@ class Engine:
                     continue
                 return
             if self._stopping.is_set():
+                if self._inflight == 0:
+                    return  # retries still in their backoff resume at the next start
                 self._shutdown_running()
                 continue
             timer = self._next_timer()
@@ -253,6 +269,7 @@ class Engine:
             if ctx is not None:
                 fresh.checkout, fresh.env_base = ctx.checkout, ctx.env_base
                 fresh.author_email = ctx.author_email
+                fresh.running = ctx.running  # attempts in flight still report here
             self._ctx[run.id] = fresh
 
     def _make_ctx(self, run: RunRecord) -> _RunCtx:
@@ -339,6 +356,9 @@ class Engine:
             name = ctx.ready.popleft()
             if ctx.status[name] is not TaskStatus.PENDING:
                 continue
+            if self._sync_task(ctx, name):  # an operator skipped or failed it meanwhile
+                progressed = True
+                continue
             if self._gate(ctx, name):
                 progressed = True
                 continue
@@ -362,7 +382,10 @@ class Engine:
             changed = False
             for name, st in ctx.status.items():
                 if st is TaskStatus.PENDING and ctx.unmet.get(name, 0) > 0:
-                    self._set_task(ctx, name, TaskStatus.SKIPPED, error="a task it needs failed")
+                    if not self._sync_task(ctx, name):
+                        self._set_task(
+                            ctx, name, TaskStatus.SKIPPED, error="a task it needs failed"
+                        )
                     changed = True
             return changed
         final = RunStatus.FAILED if ctx.failed else RunStatus.SUCCEEDED
@@ -447,6 +470,9 @@ class Engine:
             if not requests:
                 continue
             req = requests[-1]
+            if req.status == "cancelled":  # skipped or failed by an operator meanwhile
+                progressed |= self._sync_task(ctx, name)
+                continue
             if req.status == "pending" and req.deadline is not None and req.deadline <= now:
                 approve = req.on_timeout == "approve"
                 with self.store.tx():
@@ -503,7 +529,7 @@ class Engine:
             return ctx.checkout
         if self.source is None:
             raise SourceError("no source to check the run's revision out from")
-        dest = self.config.data_dir / "checkouts" / f"run-{ctx.run.id}"
+        dest = self._checkout_dir(ctx.run.id)
         if dest.exists():
             self.source.remove_checkout(dest)
         ctx.checkout = self.source.checkout(ctx.run.revision, dest)
@@ -670,10 +696,7 @@ class Engine:
                     ctx.run.id,
                     spec.rollback_action(),
                 )
-            for dep in ctx.dependants.get(name, []):
-                ctx.unmet[dep] -= 1
-                if ctx.unmet[dep] == 0 and ctx.status[dep] is TaskStatus.PENDING:
-                    ctx.ready.append(dep)
+            self._release_dependants(ctx, name)
             self._hook("task_succeeded", ctx, name, out)
             return
         status = "timed_out" if out.status is OutcomeStatus.TIMED_OUT else "failed"
@@ -689,7 +712,7 @@ class Engine:
         failures = ctx.failures.get(name, 0) + 1
         ctx.failures[name] = failures
         policy = ctx.specs[name].retries
-        if should_retry(policy, failures) and not self._stopping.is_set():
+        if should_retry(policy, failures):  # also when stopping: the retry is persisted
             delay = compute_backoff(policy, failures)
             with self.store.tx():
                 self.store.finish_attempt(
@@ -726,6 +749,27 @@ class Engine:
                 },
             )
         self._hook("task_failed", ctx, name, out)
+
+    def _release_dependants(self, ctx: _RunCtx, name: str) -> None:
+        """``name`` is satisfied: dependants whose needs are now all met become ready."""
+        for dep in ctx.dependants.get(name, []):
+            ctx.unmet[dep] -= 1
+            if ctx.unmet[dep] == 0 and ctx.status[dep] is TaskStatus.PENDING:
+                ctx.ready.append(dep)
+
+    def _sync_task(self, ctx: _RunCtx, name: str) -> bool:
+        """Adopt a status an operator decision (skip, fail) wrote to the store since the run
+        was loaded; True when there was one. Cheap enough to call before each start."""
+        stored = self.store.get_run_task(ctx.run.id, name).status
+        if stored is ctx.status[name]:
+            return False
+        ctx.status[name] = stored
+        if stored in SATISFIED:
+            self._release_dependants(ctx, name)
+        elif stored in TASK_FAILED:
+            ctx.failed = True
+        log.info("task_decided_elsewhere", run_id=ctx.run.id, task=name, status=str(stored))
+        return True
 
     def _record_shutdown(self, ctx: _RunCtx, res: _Result, tail: str | None) -> None:
         name = res.task
@@ -775,6 +819,8 @@ class Engine:
     def _cancel_unstarted(self, ctx: _RunCtx) -> None:
         for name, st in ctx.status.items():
             if st in (TaskStatus.PENDING, TaskStatus.WAITING_APPROVAL, TaskStatus.INTERRUPTED):
+                if self._sync_task(ctx, name) and ctx.status[name] in TASK_TERMINAL:
+                    continue  # an operator decided it meanwhile
                 with self.store.tx():
                     for req in self.store.approvals(run_id=ctx.run.id, task=name, status="pending"):
                         self.store.decide_approval(
@@ -808,8 +854,8 @@ class Engine:
 
     def _step_rollback(self, ctx: _RunCtx) -> bool:
         assert ctx.rollback_queue is not None
-        if ctx.running:
-            return False
+        if ctx.running or self._stopping.is_set():
+            return False  # stopping: the run stays rolling_back and resumes at the next start
         while ctx.rollback_queue:
             name = ctx.rollback_queue[0]
             spec = ctx.specs[name]
@@ -829,19 +875,31 @@ class Engine:
 
     def _record_rollback(self, ctx: _RunCtx, res: _Result, tail: str | None) -> None:
         out = res.outcome
+        if out.status is OutcomeStatus.CANCELLED and self._stopping.is_set():
+            # not a failed rollback: the run stays rolling_back and resumes at the next start
+            self.store.finish_attempt(
+                res.attempt_id,
+                "interrupted",
+                out.exit_code,
+                None,
+                tail,
+                "cancelled: the agent is shutting down",
+            )
+            return
         status = (
             "succeeded"
             if out.ok
             else ("timed_out" if out.status is OutcomeStatus.TIMED_OUT else "failed")
         )
         error = None if out.ok else (out.error or f"exit code {out.exit_code}")
-        self.store.finish_attempt(
-            res.attempt_id, status, out.exit_code, out.http_status, tail, error
-        )
         assert ctx.rollback_queue is not None
         if ctx.rollback_queue and ctx.rollback_queue[0] == res.task:
             ctx.rollback_queue.pop(0)
-        self._rolled_back(ctx, res.task, ok=out.ok, error=error, tail=tail)
+        with self.store.tx():  # the attempt and its effect on the task commit together
+            self.store.finish_attempt(
+                res.attempt_id, status, out.exit_code, out.http_status, tail, error
+            )
+            self._rolled_back(ctx, res.task, ok=out.ok, error=error, tail=tail)
 
     def _rolled_back(
         self, ctx: _RunCtx, name: str, ok: bool, error: str | None = None, tail: str | None = None
@@ -894,16 +952,36 @@ class Engine:
 
     def _finish(self, ctx: _RunCtx) -> None:
         self._ctx.pop(ctx.run.id, None)
-        if ctx.checkout is not None and self.source is not None and not self.config.keep_checkouts:
-            dest = self.config.data_dir / "checkouts" / f"run-{ctx.run.id}"
-            with contextlib.suppress(PodiumError, OSError):
-                self.source.remove_checkout(dest)
+        self._remove_checkout(ctx.run.id)
         log.info(
             "run_finished",
             run_id=ctx.run.id,
             workflow=ctx.name,
             status=str(ctx.run.status),
         )
+
+    def _checkout_dir(self, run_id: int) -> Path:
+        return self.config.data_dir / "checkouts" / f"run-{run_id}"
+
+    def _remove_checkout(self, run_id: int) -> None:
+        """Delete a finished run's checkout, whichever process made it."""
+        dest = self._checkout_dir(run_id)
+        if self.source is None or self.config.keep_checkouts or not dest.exists():
+            return
+        with contextlib.suppress(PodiumError, OSError):
+            self.source.remove_checkout(dest)
+
+    def _sweep_checkouts(self) -> None:
+        """Remove checkouts of runs that are no longer active (finished elsewhere: superseded,
+        or by an agent that died before it cleaned up)."""
+        root = self.config.data_dir / "checkouts"
+        if not root.is_dir():
+            return
+        active = {r.id for r in self.store.active_runs()}
+        for entry in root.iterdir():
+            number = entry.name.removeprefix("run-")
+            if number.isdigit() and int(number) not in active:
+                self._remove_checkout(int(number))
 
     def _set_run(self, ctx: _RunCtx, status: RunStatus) -> bool:
         if ctx.run.status is status:
@@ -953,7 +1031,7 @@ class Engine:
                 log.exception("hook_failed", hook=name)
 
 
-def _kill_leftover(pid: int | None, attempt_id: int, grace: float) -> None:
+def _kill_leftover(pid: int | None, attempt_id: int, data_dir: Path, grace: float) -> None:
     """Kill a process group a dead agent left behind, if it really is that attempt's.
 
     SIGTERM, up to ``grace`` seconds for the group's leader to end, then SIGKILL for
@@ -965,7 +1043,11 @@ def _kill_leftover(pid: int | None, attempt_id: int, grace: float) -> None:
         environ = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
         return
-    if f"PODIUM_ATTEMPT_ID={attempt_id}".encode() not in environ.split(b"\0"):
+    env = dict(entry.decode(errors="replace").partition("=")[::2] for entry in environ.split(b"\0"))
+    # attempt ids are per state store: the data dir tells two agents' attempts apart
+    if env.get("PODIUM_ATTEMPT_ID") != str(attempt_id) or not _same_path(
+        env.get("PODIUM_DATA_DIR"), data_dir
+    ):
         return
     log.info("leftover_process_killed", pid=pid, attempt_id=attempt_id)
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -975,6 +1057,10 @@ def _kill_leftover(pid: int | None, attempt_id: int, grace: float) -> None:
         time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def _same_path(value: str | None, path: Path) -> bool:
+    return value is not None and Path(value).resolve() == path.resolve()
 
 
 def _running(pid: int) -> bool:

@@ -20,7 +20,14 @@ from agent.notify.routing import routes_for
 from agent.planner import Desired, Executed, Plan, WorkflowPlan, plan
 from agent.rundef import definition_of
 from agent.source.base import FetchResult, Source
-from agent.spec.loader import DesiredState, Problem, WorkflowDef, load_snapshot, load_workflow
+from agent.spec.loader import (
+    CONFIG_FILE,
+    DesiredState,
+    Problem,
+    WorkflowDef,
+    load_snapshot,
+    load_workflow,
+)
 from agent.states import RunStatus, TaskStatus
 from agent.store.sqlite import SQLiteStore
 
@@ -141,7 +148,7 @@ class Reconciler:
                     routes=routes_for("validation_failed", state.config.notify, self.notifiers),
                 )
         present = set(state.files) | set(by_file)
-        for file in known:
+        for file in known if CONFIG_FILE not in by_file else ():  # see act()
             if file not in present:
                 self.store.drop_file(file)
         now = self.clock()
@@ -172,12 +179,19 @@ class Reconciler:
         superseded = self._supersede(loaded, the_plan)
         if superseded:
             the_plan = plan(loaded.desired, self.executed(), self.clock())
-        for name, tasks in the_plan.removed_workflows:
+        # With podium.yaml invalid the loader falls back to default settings (another
+        # workflows_dir, say): what looks removed may only be unseen, so keep it applied.
+        forget = not any(p.file == CONFIG_FILE for p in the_plan.problems)
+        if not forget and (
+            the_plan.removed_workflows or any(w.removed for w in the_plan.workflows)
+        ):
+            log.warning("forget_skipped", reason=f"{CONFIG_FILE} is invalid")
+        for name, tasks in the_plan.removed_workflows if forget else ():
             self.store.forget_applied(name)
             self.store.remove_workflow(name)
             log.info("workflow_removed", workflow=name, tasks=list(tasks))
         for wp in the_plan.workflows:
-            if wp.removed:
+            if wp.removed and forget:
                 self.store.forget_applied(wp.name, list(wp.removed))
             if wp.startable:
                 started.append(self._start(loaded, wp))

@@ -10,8 +10,12 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from agent.reconciler import PassResult
 
 AUTHOR_NAME = "Ada Author"
 AUTHOR_EMAIL = "ada@example.com"
@@ -127,6 +131,18 @@ def repo_fixture(tmp_path: Path, data_dir: Path) -> GitRepo:
     return GitRepo(tmp_path / "git")
 
 
+def reconcile(repo: GitRepo, data_dir: Path, revision: str | None = None) -> PassResult:
+    """One reconcile pass in this process, lease held, like ``podium reconcile`` (no output)."""
+    from agent.cli.workspace import open_workspace
+
+    ws = open_workspace(repo.url, None, "", None, str(data_dir))
+    try:
+        ws.acquire()
+        return ws.reconciler.reconcile_once(revision=revision)
+    finally:
+        ws.close()
+
+
 # the names conftest.py (and any test module) imports to get the fixtures
 data_dir = data_dir_fixture
 repo = repo_fixture
@@ -146,6 +162,7 @@ __all__ = [
     "data_dir_fixture",
     "git",
     "isolate",
+    "reconcile",
     "repo",
     "repo_fixture",
     "workflow",

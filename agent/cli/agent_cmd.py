@@ -30,9 +30,7 @@ import click
 )
 @click.option("--print-config", is_flag=True, help="Show the effective settings and exit.")
 @click.pass_context
-def agent(
-    ctx: click.Context, /, config_file: str | None, print_config: bool, **flags: Any
-) -> None:
+def agent(ctx: click.Context, /, config_file: str | None, print_config: bool, **flags: Any) -> None:
     """Run the agent: poll Git, run outstanding tasks, serve approvals and webhooks."""
     from agent.errors import ConfigError
     from agent.logs import configure

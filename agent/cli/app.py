@@ -169,7 +169,14 @@ def plan(
     _setup_logging(ctx)
     ws = open_workspace(repo, branch, subpath, state, data_dir)
     try:
-        fetched = ws.reconciler.fetch()
+        # a plan only looks: no outage events, but say when it plans a cached revision
+        fetched = ws.source.fetch()
+        if fetched.error is not None and fetched.revision is not None:
+            click.echo(
+                f"podium: warning: fetching {ws.source.display} failed ({fetched.error});"
+                " planning the revisions already fetched",
+                err=True,
+            )
         if revision is not None:
             rev = ws.source.resolve(revision)
         elif fetched.revision is None:

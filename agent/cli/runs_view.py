@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 import time
@@ -217,16 +218,18 @@ def print_logs(
         )
         return
     offset = 0
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # chunks split characters
     while True:
+        # status first: once it says finished, the read below sees the complete file
+        current = store.get_attempt(chosen.id)
         if path.is_file():
             with path.open("rb") as fh:
                 fh.seek(offset)
                 chunk = fh.read()
                 offset += len(chunk)
                 if chunk:
-                    sys.stdout.write(chunk.decode(errors="replace"))
+                    sys.stdout.write(decoder.decode(chunk))
                     sys.stdout.flush()
-        current = store.get_attempt(chosen.id)
         if not follow or current.status != "running":
             if not path.is_file() and current.output_tail:
                 click.echo(current.output_tail)
