@@ -291,7 +291,10 @@ class Agent:
         self._start_http()
         for integ in self.integrations:
             if integ.start is not None:
-                integ.start()
+                try:
+                    integ.start()
+                except Exception:  # an integration never takes the agent down
+                    log.exception("integration_start_failed", integration=integ.name)
         with graceful(self.stop):
             while not self._stop.is_set():
                 self.jobs.run_pending()

@@ -17,6 +17,7 @@ import structlog
 from agent.directory import Directory, StaticDirectory, is_allowed
 from agent.errors import DecisionError, NotFoundError
 from agent.notify.routing import routes_for
+from agent.planner import Applied
 from agent.rundef import directory_from
 from agent.states import RUN_TERMINAL, RunStatus, TaskStatus
 from agent.store.records import ApprovalRecord, RunRecord
@@ -71,6 +72,7 @@ class Decisions:
 
     def _changed(self) -> None:
         self.store.put("replan_requested", "1")
+        self.store.put("decisions_version", str(time.time_ns()))
         if self.on_change is not None:
             self.on_change()
 
@@ -243,7 +245,16 @@ class Decisions:
                 self.store.set_task_status(run_id, task, TaskStatus.FAILED, error=f"failed by {by}")
                 self.store.set_failure(run.workflow, task, rt.fingerprint, run_id)
             else:
+                # skipping means "treat it as done": it is applied, so no later pass re-runs it
                 self.store.set_task_status(run_id, task, status, error=f"skipped by {by}")
+                self.store.set_applied(
+                    run.workflow,
+                    task,
+                    Applied(
+                        rt.fingerprint, rt.spec_hash, rt.inputs_hash, run.revision, time.time()
+                    ),
+                    run_id,
+                )
             self.store.emit(
                 f"task_{status}_by_operator",
                 workflow=run.workflow,

@@ -83,11 +83,17 @@ class _RunCtx:
     status: dict[str, TaskStatus]
     failures: dict[str, int]
     fingerprints: dict[str, str]
+    hashes: dict[str, tuple[str, str]]
+    """task → (spec hash, inputs hash), for the applied record."""
     dependants: dict[str, list[str]]
     unmet: dict[str, int]
     ready: deque[str] = field(default_factory=deque)
     delayed: list[tuple[float, str]] = field(default_factory=list)
     running: set[str] = field(default_factory=set)
+    waiting: set[str] = field(default_factory=set)
+    """Tasks in ``waiting_approval`` (kept in step by ``_note``)."""
+    completed: int = 0
+    """The highest ``completed_seq`` given in this run."""
     failed: bool = False
     rollback_queue: list[str] | None = None
     rollback_failed: bool = False
@@ -122,6 +128,8 @@ class Engine:
         self._recovered = False
         self.hooks: list[Callable[[str, dict[str, Any]], None]] = []
         self._inflight = 0
+        self._decisions_version: str | None = None
+        self._submits: list[tuple[str, Any, TaskContext, int, str]] = []
 
     # -- public -----------------------------------------------------------------
 
@@ -161,10 +169,14 @@ class Engine:
         """After a restart: settle attempts that a dead agent left 'running', and remove
         checkouts no active run needs."""
         self._recovered = True
+        leftovers: dict[int, list[int]] | None = None
         for run in self.store.active_runs():
             recovered = False
             for attempt in self.store.running_attempts(run.id):
-                _kill_leftover(attempt.pid, attempt.id, self.config.data_dir, self.config.grace)
+                if leftovers is None:
+                    leftovers = _leftover_processes(self.config.data_dir)
+                for pid in leftovers.get(attempt.id, []):
+                    _kill_leftover(pid, attempt.id, self.config.data_dir, self.config.grace)
                 recovered = True
                 self.store.finish_attempt(
                     attempt.id, "interrupted", error="agent stopped while the attempt ran"
@@ -212,11 +224,19 @@ class Engine:
         if not self._recovered:
             self.recover()
         deadline_idle = None if idle_timeout is None else time.monotonic() + idle_timeout
+        carry: list[_Result] = []
         while True:
             self._wake.clear()
-            recorded = self._drain_ready()
-            self._load_active()
-            progressed = self._step_all() or recorded > 0
+            # outcomes and the starts they enable share one transaction; the processes
+            # are spawned only after it committed (state before side effect)
+            with self.store.tx():
+                recorded = len(carry) + self._drain_ready()
+                for result in carry:
+                    self._record(result)
+                carry = []
+                self._load_active()
+                progressed = self._step_all() or recorded > 0
+            self._flush_submits()
             if self._inflight == 0 and not self._any_delayed():
                 if progressed:
                     continue
@@ -229,13 +249,44 @@ class Engine:
             timer = self._next_timer()
             if not wait:
                 # one bounded wait for an outcome; return when nothing moves or on wake
-                got = self._collect(min(0.5 if timer is None else timer, 0.5))
-                if (got == 0 and not progressed) or self._wake.is_set():
+                carry = self._wait(min(0.5 if timer is None else timer, 0.5))
+                if (not carry and not progressed) or self._wake.is_set():
+                    for result in carry:
+                        self._record(result)
                     return
                 continue
-            self._collect(timer)
+            carry = self._wait(timer)
             if deadline_idle is not None and time.monotonic() > deadline_idle:
+                for result in carry:
+                    self._record(result)
                 return
+
+    def _flush_submits(self) -> None:
+        """Hand the attempts started in the last transaction to the worker pool."""
+        submits, self._submits = self._submits, []
+        for args in submits:
+            self._pool.submit(self._execute, *args)
+
+    def _wait(self, timeout: float | None) -> list[_Result]:
+        """Wait for outcomes (or a wake-up, or a timer); return them unrecorded."""
+        waited = 0.0
+        step = 0.05 if timeout is None else max(min(timeout, 0.25), 0.0)
+        while True:
+            try:
+                first = self._results.get(timeout=max(step, 0.001))
+            except queue.Empty:
+                waited += step
+                if self._wake.is_set() or self._stopping.is_set():
+                    return []
+                if timeout is not None and waited >= timeout:
+                    return []
+                continue
+            out = [first]
+            while True:
+                try:
+                    out.append(self._results.get_nowait())
+                except queue.Empty:
+                    return out
 
     def _drain_ready(self) -> int:
         """Record outcomes that are already waiting, without blocking."""
@@ -251,29 +302,33 @@ class Engine:
     # -- loading ----------------------------------------------------------------
 
     def _load_active(self) -> None:
-        active = self.store.active_runs()
-        ids = {r.id for r in active}
-        for run_id in [i for i, c in self._ctx.items() if i not in ids and not c.running]:
+        """Track the store's active runs; reload a run only when something outside changed it.
+
+        Cheap when nothing changed (one small query): definitions are decoded only for new
+        runs or a changed run status, and waiting runs are refreshed only after a decision.
+        """
+        active = self.store.active_run_statuses()
+        for run_id in [i for i, c in self._ctx.items() if i not in active and not c.running]:
             self._finish(self._ctx[run_id])
-        for run in active:
-            ctx = self._ctx.get(run.id)
-            if ctx is not None and not (
-                run.status != ctx.run.status
-                or (
-                    run.status in (RunStatus.WAITING_APPROVAL, RunStatus.WAITING_DECISION)
-                    and not ctx.running
-                )
-            ):
-                continue
-            fresh = self._make_ctx(run)
+        version = self.store.get("decisions_version")
+        decided = version != self._decisions_version
+        self._decisions_version = version
+        for run_id, status in active.items():
+            ctx = self._ctx.get(run_id)
+            if ctx is not None and status is ctx.run.status:
+                waiting = status in (RunStatus.WAITING_APPROVAL, RunStatus.WAITING_DECISION)
+                if not (decided and waiting and not ctx.running):
+                    continue
+            run = self.store.get_run(run_id)
+            fresh = self._make_ctx(run, ctx.wf if ctx is not None else None)
             if ctx is not None:
                 fresh.checkout, fresh.env_base = ctx.checkout, ctx.env_base
                 fresh.author_email = ctx.author_email
                 fresh.running = ctx.running  # attempts in flight still report here
-            self._ctx[run.id] = fresh
+            self._ctx[run_id] = fresh
 
-    def _make_ctx(self, run: RunRecord) -> _RunCtx:
-        wf = workflow_from(run.definition)
+    def _make_ctx(self, run: RunRecord, wf: WorkflowDef | None = None) -> _RunCtx:
+        wf = wf if wf is not None else workflow_from(run.definition)
         tasks = self.store.run_tasks(run.id)
         specs = {t.id: t for t in wf.spec.tasks}  # type: ignore[attr-defined]
         status = {name: rt.status for name, rt in tasks.items()}
@@ -303,8 +358,11 @@ class Engine:
             status=status,
             failures=failures,
             fingerprints={n: rt.fingerprint for n, rt in tasks.items()},
+            hashes={n: (rt.spec_hash, rt.inputs_hash) for n, rt in tasks.items()},
             dependants=dependants,
             unmet=unmet,
+            waiting={n for n, s in status.items() if s is TaskStatus.WAITING_APPROVAL},
+            completed=max((rt.completed_seq or 0 for rt in tasks.values()), default=0),
         )
         now = time.time()
         for name in tasks:  # definition order keeps starts deterministic
@@ -460,9 +518,7 @@ class Engine:
         """Pick up decisions and expire requests for tasks waiting on approval."""
         progressed = False
         now = time.time()
-        for name, st in list(ctx.status.items()):
-            if st is not TaskStatus.WAITING_APPROVAL:
-                continue
+        for name in sorted(ctx.waiting):
             fp = ctx.fingerprints[name]
             requests = [
                 a for a in self.store.approvals(run_id=ctx.run.id, task=name) if a.fingerprint == fp
@@ -615,18 +671,12 @@ class Engine:
             log_max_bytes=self.config.log_max_bytes,
             redact=secrets.redact,
             cancel=cancel,
-            on_spawn=self._pid_recorder(attempt.id),
+            on_spawn=None,
         )
         ctx.running.add(name)
         self._inflight += 1
         log.debug("task_started", run_id=run_id, workflow=ctx.name, task=name, phase=phase)
-        self._pool.submit(self._execute, kind, config, tctx, attempt.id, phase)
-
-    def _pid_recorder(self, attempt_id: int) -> Callable[[int], None]:
-        def record(pid: int) -> None:
-            self.store.set_attempt_pid(attempt_id, pid)
-
-        return record
+        self._submits.append((kind, config, tctx, attempt.id, phase))
 
     def _execute(
         self, kind: str, config: Any, tctx: TaskContext, attempt_id: int, phase: str
@@ -641,23 +691,6 @@ class Engine:
                 log.exception("runner_crashed", kind=kind)
                 outcome = Outcome(OutcomeStatus.FAILED, error=f"runner error: {exc}")
         self._results.put(_Result(tctx.run_id, tctx.task_id, phase, attempt_id, outcome))
-
-    def _collect(self, timeout: float | None) -> int:
-        """Wait for outcomes (or a wake-up, or a timer); record them; return how many."""
-        waited = 0.0
-        step = 0.05 if timeout is None else max(min(timeout, 0.25), 0.0)
-        while True:
-            try:
-                result = self._results.get(timeout=max(step, 0.001))
-            except queue.Empty:
-                waited += step
-                if self._wake.is_set() or self._stopping.is_set():
-                    return 0
-                if timeout is not None and waited >= timeout:
-                    return 0
-                continue
-            self._record(result)
-            return 1 + self._drain_ready()
 
     def _record(self, res: _Result) -> None:
         self._inflight -= 1
@@ -675,7 +708,7 @@ class Engine:
             return
         if out.ok:
             spec = ctx.specs[name]
-            rt = self.store.get_run_task(ctx.run.id, name)
+            spec_hash, inputs_hash = ctx.hashes[name]
             with self.store.tx():
                 self.store.finish_attempt(
                     res.attempt_id, "succeeded", out.exit_code, out.http_status, tail
@@ -684,14 +717,18 @@ class Engine:
                     ctx,
                     name,
                     TaskStatus.SUCCEEDED,
-                    completed_seq=self.store.next_completed_seq(ctx.run.id),
+                    completed_seq=_next_seq(ctx),
                     finished_at=time.time(),
                 )
                 self.store.set_applied(
                     ctx.name,
                     name,
                     Applied(
-                        rt.fingerprint, rt.spec_hash, rt.inputs_hash, ctx.run.revision, time.time()
+                        ctx.fingerprints[name],
+                        spec_hash,
+                        inputs_hash,
+                        ctx.run.revision,
+                        time.time(),
                     ),
                     ctx.run.id,
                     spec.rollback_action(),
@@ -763,7 +800,7 @@ class Engine:
         stored = self.store.get_run_task(ctx.run.id, name).status
         if stored is ctx.status[name]:
             return False
-        ctx.status[name] = stored
+        _note(ctx, name, stored)
         if stored in SATISFIED:
             self._release_dependants(ctx, name)
         elif stored in TASK_FAILED:
@@ -990,8 +1027,8 @@ class Engine:
         return True
 
     def _set_task(self, ctx: _RunCtx, name: str, status: TaskStatus, **fields: Any) -> None:
-        self.store.set_task_status(ctx.run.id, name, status, **fields)
-        ctx.status[name] = status
+        self.store.set_task_status(ctx.run.id, name, status, current=ctx.status[name], **fields)
+        _note(ctx, name, status)
 
     def _emit(
         self,
@@ -1029,6 +1066,45 @@ class Engine:
                 )
             except Exception:  # hooks never break a run
                 log.exception("hook_failed", hook=name)
+
+
+def _note(ctx: _RunCtx, name: str, status: TaskStatus) -> None:
+    """Record a task's status in the run context (and its waiting set)."""
+    ctx.status[name] = status
+    if status is TaskStatus.WAITING_APPROVAL:
+        ctx.waiting.add(name)
+    else:
+        ctx.waiting.discard(name)
+
+
+def _next_seq(ctx: _RunCtx) -> int:
+    ctx.completed += 1
+    return ctx.completed
+
+
+def _leftover_processes(data_dir: Path) -> dict[int, list[int]]:
+    """Process-group leaders a dead agent of this data dir left, by attempt id.
+
+    Attempts carry ``PODIUM_ATTEMPT_ID`` and ``PODIUM_DATA_DIR`` in their environment,
+    so they are found in /proc without the agent having to write each pid down.
+    """
+    found: dict[int, list[int]] = {}
+    marker = b"PODIUM_ATTEMPT_ID="
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            raw = (entry / "environ").read_bytes()
+            if marker not in raw or os.getpgid(pid) != pid:
+                continue
+        except (OSError, ProcessLookupError):
+            continue
+        env = dict(e.decode(errors="replace").partition("=")[::2] for e in raw.split(b"\0"))
+        if _same_path(env.get("PODIUM_DATA_DIR"), data_dir):
+            with contextlib.suppress(ValueError):
+                found.setdefault(int(env.get("PODIUM_ATTEMPT_ID", "")), []).append(pid)
+    return found
 
 
 def _kill_leftover(pid: int | None, attempt_id: int, data_dir: Path, grace: float) -> None:

@@ -25,9 +25,11 @@ from agent.spec.loader import (
     DesiredState,
     Problem,
     WorkflowDef,
+    load_config,
     load_snapshot,
     load_workflow,
 )
+from agent.spec.models import RepoConfig
 from agent.states import RunStatus, TaskStatus
 from agent.store.sqlite import SQLiteStore
 
@@ -99,7 +101,7 @@ class Reconciler:
             return self._cache[revision]
         snapshot = self.source.snapshot(revision)
         last_good = self._last_good()
-        state = load_snapshot(snapshot, last_good)
+        state = load_snapshot(snapshot, last_good, self._last_good_config())
         fps: dict[str, dict[str, TaskFingerprint]] = {
             name: fingerprint_workflow(wf) for name, wf in state.workflows.items()
         }
@@ -107,6 +109,16 @@ class Reconciler:
         loaded = _Loaded(state, desired)
         self._cache = {revision: loaded}
         return loaded
+
+    def _last_good_config(self) -> RepoConfig | None:
+        good = self.store.get("config_good_revision")
+        if not good:
+            return None
+        try:
+            config, problems = load_config(self.source.snapshot(good))
+        except (PodiumError, OSError):
+            return None
+        return None if problems else config
 
     def _last_good(self) -> dict[str, WorkflowDef]:
         out: dict[str, WorkflowDef] = {}
@@ -116,8 +128,6 @@ class Reconciler:
                 continue
             try:
                 snap = self.source.snapshot(good)
-                from agent.spec.loader import load_config
-
                 config, _ = load_config(snap)
                 wf, _ = load_workflow(snap, file, config)
             except PodiumError:
@@ -128,6 +138,9 @@ class Reconciler:
 
     def record(self, loaded: _Loaded) -> None:
         """Remember validation results per file; announce new problems once."""
+        config_ok = not any(p.file == CONFIG_FILE for p in loaded.state.problems)
+        if config_ok and self.store.get("config_good_revision") != loaded.state.revision:
+            self.store.put("config_good_revision", loaded.state.revision)
         state = loaded.state
         known = self.store.files_all()
         by_file: dict[str, list[Problem]] = {}
@@ -259,6 +272,11 @@ class Reconciler:
                 )
             if not changed:
                 continue
+            notify = (
+                loaded.state.workflows[run.workflow].spec.notify
+                if run.workflow in loaded.state.workflows
+                else None
+            )
             with self.store.tx():
                 for name in waiting:
                     for req in self.store.approvals(run_id=run.id, task=name, status="pending"):
@@ -275,13 +293,7 @@ class Reconciler:
                             run_id=run.id,
                             task=name,
                             data={"approval_id": req.id, "revision": loaded.state.revision},
-                            routes=routes_for(
-                                "approval_superseded",
-                                loaded.state.workflows[run.workflow].spec.notify
-                                if run.workflow in loaded.state.workflows
-                                else None,
-                                self.notifiers,
-                            ),
+                            routes=routes_for("approval_superseded", notify, self.notifiers),
                         )
                     self.store.set_task_status(run.id, name, TaskStatus.CANCELLED)
                 self.store.set_run_status(
@@ -292,7 +304,7 @@ class Reconciler:
                     workflow=run.workflow,
                     run_id=run.id,
                     data={"reason": "superseded", "revision": loaded.state.revision},
-                    routes=routes_for("cancelled", None, self.notifiers),
+                    routes=routes_for("cancelled", notify, self.notifiers),
                 )
             log.info("run_superseded", run_id=run.id, workflow=run.workflow)
             out.append(run.id)

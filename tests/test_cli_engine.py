@@ -94,13 +94,10 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def running_pid(store: SQLiteStore, workflow: str) -> int | None:
-    """The pid of the workflow's running attempt, once the engine recorded it."""
-    for run in store.list_runs(workflow):
-        for attempt in store.running_attempts(run.id):
-            if attempt.pid:
-                return attempt.pid
-    return None
+def task_pid(mark: Path) -> int | None:
+    """The pid (= process group) of a task's shell, which writes it into its mark file."""
+    text = mark.read_text().strip() if mark.exists() else ""
+    return int(text) if text.isdigit() else None
 
 
 # -- crash and restart ----------------------------------------------------------------
@@ -110,7 +107,7 @@ def slow_first_attempt(mark: Path, seconds: float) -> str:
     """Shell text: the first attempt marks that it runs, then sleeps; later ones are quick."""
     return f"""|
       echo "attempt $PODIUM_ATTEMPT"
-      if [ "$PODIUM_ATTEMPT" = 1 ]; then touch {mark}; sleep {seconds}; fi
+      if [ "$PODIUM_ATTEMPT" = 1 ]; then echo $$ > {mark}; sleep {seconds}; fi
       echo done"""
 
 
@@ -118,10 +115,8 @@ def kill_mid_task(repo: GitRepo, store: SQLiteStore, marks: list[Path]) -> list[
     """Start `podium reconcile`, SIGKILL it while tasks run; return the orphaned task pids."""
     agent = spawn("reconcile", "--repo", repo.url)
     try:
-        wait_for(lambda: all(m.exists() for m in marks), what="tasks to start")
-        names = [m.name for m in marks]
-        wait_for(lambda: all(running_pid(store, n) for n in names), what="pids recorded")
-        pids = [running_pid(store, n) or 0 for n in names]
+        wait_for(lambda: all(task_pid(m) for m in marks), what="tasks to start")
+        pids = [task_pid(m) or 0 for m in marks]
     finally:
         agent.send_signal(signal.SIGKILL)
         agent.communicate(timeout=10)
@@ -226,9 +221,8 @@ def test_second_ctrl_c_exits_at_once_and_records_the_interruption(
     repo.commit({WF: workflow("w", f"  - id: slow\n    run: {slow_first_attempt(mark, 30)}\n")})
     agent = spawn("reconcile", "--repo", repo.url)
     try:
-        wait_for(mark.exists, what="the task to start")
-        wait_for(lambda: running_pid(store, "w") is not None, what="its pid")
-        pid = running_pid(store, "w") or 0
+        wait_for(lambda: task_pid(mark) is not None, what="the task to start")
+        pid = task_pid(mark) or 0
         began = time.monotonic()
         agent.send_signal(signal.SIGTERM)
         time.sleep(0.3)

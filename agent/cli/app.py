@@ -233,7 +233,10 @@ def reconcile(
     try:
         ws.acquire(wait=wait_lease)
         before = {r.id for r in ws.store.active_runs()}
-        with graceful(ws.engine.stop):
+        from agent.cli.live import live_progress
+
+        tty = sys.stderr.isatty() and not as_json
+        with graceful(ws.engine.stop), live_progress(ws.store, tty):
             result = ws.reconciler.reconcile_once(drive=True)
         drain(ws.store, notifiers)
         if result.revision is None:

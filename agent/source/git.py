@@ -10,6 +10,7 @@ every message that could carry it goes through :func:`mask_url`.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import posixpath
@@ -237,9 +238,21 @@ class GitSource:
         """The cached bare clone's directory."""
         return self._mirror
 
+    @contextmanager
+    def _cache_lock(self) -> Iterator[None]:
+        """Serialize changes to the cache across threads and processes (an flock file)."""
+        with self._lock:
+            self._mirror.parent.mkdir(parents=True, exist_ok=True)
+            with open(self._mirror.with_name(self._mirror.name + ".lock"), "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
     def fetch(self) -> FetchResult:
         """Bring the cache up to date and report the tracked branch's commit."""
-        with self._lock:
+        with self._cache_lock():
             before = self._last or self._ref_revision(self._tracked_branch())
             try:
                 revision = self._fetch()
@@ -293,7 +306,7 @@ class GitSource:
         """A private detached work tree of ``revision`` at ``dest``; returns its sub-path root."""
         sha = self._commit_sha(revision)
         target = dest.absolute()
-        with self._lock:
+        with self._cache_lock():
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -306,7 +319,7 @@ class GitSource:
     def remove_checkout(self, dest: Path) -> None:
         """Delete a work tree made by :meth:`checkout`; a missing one is fine."""
         target = dest.absolute()
-        with self._lock:
+        with self._cache_lock():
             repo = self._open_repo()
             if repo is not None and target.exists():
                 try:

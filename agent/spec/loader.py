@@ -453,14 +453,19 @@ def workflow_files(all_files: list[str], config: RepoConfig) -> list[str]:
 
 
 def load_snapshot(
-    snapshot: Snapshot, last_good: Mapping[str, WorkflowDef] | None = None
+    snapshot: Snapshot,
+    last_good: Mapping[str, WorkflowDef] | None = None,
+    last_good_config: RepoConfig | None = None,
 ) -> DesiredState:
     """Load every workflow of a revision.
 
     ``last_good`` maps a workflow file to its last valid definition: a file that
-    fails validation now keeps that definition (marked ``stale``).
+    fails validation now keeps that definition (marked ``stale``). An invalid
+    ``podium.yaml`` keeps ``last_good_config`` (when given) instead of defaults.
     """
     config, problems = load_config(snapshot)
+    if problems and last_good_config is not None:
+        config = last_good_config
     all_files = snapshot.files()
     workflows: dict[str, WorkflowDef] = {}
     files: dict[str, str] = {}

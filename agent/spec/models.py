@@ -84,6 +84,7 @@ class EventKind(StrEnum):
     SOURCE_UNREACHABLE = "source_unreachable"
     SOURCE_RECOVERED = "source_recovered"
     WAITING_DECISION = "waiting_decision"
+    CANCELLED = "cancelled"
 
 
 class _Strict(BaseModel):
@@ -311,7 +312,6 @@ class WorkflowBase(_Strict):
     notify: dict[str, NotifyRoute] | None = None
     forbid_self_approval: bool | None = None
     retry_failed: bool = False
-    prune: bool = False
 
     @field_validator("params")
     @classmethod

@@ -20,19 +20,31 @@ MAX_NODES = 100_000
 Path = tuple[str | int, ...]
 
 
+_FAST_BASE: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans (only true/false)."""
+    """The pure-Python SafeLoader with YAML 1.2 booleans (only true/false).
+
+    Used to describe a syntax error: its messages are the clearer ones.
+    """
 
 
-_Loader.yaml_implicit_resolvers = {
+class _FastLoader(_FAST_BASE):  # type: ignore[valid-type,misc]
+    """The same resolution on libyaml's parser (when installed): for valid files."""
+
+
+_RESOLVERS = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
+for _cls in (_Loader, _FastLoader):
+    _cls.yaml_implicit_resolvers = {k: list(v) for k, v in _RESOLVERS.items()}
+    _cls.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
 
 
 @dataclass
@@ -149,10 +161,22 @@ def _error_line(text: str, exc: yaml.MarkedYAMLError) -> int:
 
 
 def parse_yaml(text: str) -> Parsed:
-    """Parse one YAML document with line information; never raises for bad input."""
-    loader: _Loader | None = None
+    """Parse one YAML document with line information; never raises for bad input.
+
+    The fast (libyaml) parser goes first; a file it refuses is parsed again by the
+    pure-Python one, whose error messages and positions are the ones reported.
+    """
+    if _FastLoader is not _Loader:
+        parsed = _parse(text, _FastLoader)
+        if not parsed.problems or parsed.data is not None:
+            return parsed
+    return _parse(text, _Loader)
+
+
+def _parse(text: str, loader_class: type[yaml.SafeLoader]) -> Parsed:
+    loader: yaml.SafeLoader | None = None
     try:
-        loader = _Loader(text)
+        loader = loader_class(text)
         node = loader.get_single_node()
         if node is None:
             return Parsed(None, LineMap(), [])

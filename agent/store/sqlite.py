@@ -361,6 +361,15 @@ class SQLiteStore:
         params.append(limit)
         return [self._run(r) for r in self._all(sql, params)]
 
+    def active_run_statuses(self) -> dict[int, RunStatus]:
+        """Ids and statuses of runs not finished yet (cheap: no definitions decoded)."""
+        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
+        rows = self._all(
+            f"SELECT id, status FROM runs WHERE status IN ({marks}) ORDER BY id",  # noqa: S608
+            ACTIVE_STATUSES,
+        )
+        return {int(r["id"]): RunStatus(r["status"]) for r in rows}
+
     def active_runs(self) -> list[RunRecord]:
         return sorted(self.list_runs(limit=100000, active_only=True), key=lambda r: r.id)
 
@@ -419,16 +428,36 @@ class SQLiteStore:
             raise NotFoundError(f"run {run_id} has no task {task!r}")
         return self._task(row)
 
-    def set_task_status(self, run_id: int, task: str, status: TaskStatus, **fields: Any) -> None:
-        """Move a task to ``status``; extra ``fields`` are columns of run_tasks."""
+    def set_task_status(
+        self,
+        run_id: int,
+        task: str,
+        status: TaskStatus,
+        *,
+        current: TaskStatus | None = None,
+        **fields: Any,
+    ) -> None:
+        """Move a task to ``status``; extra ``fields`` are columns of run_tasks.
+
+        With ``current`` (what the caller believes the status is) the move is one
+        compare-and-set UPDATE; when the stored status differs, it is re-checked.
+        """
         allowed = {"attempts", "completed_seq", "started_at", "finished_at", "error", "not_before"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown run_tasks columns {sorted(unknown)}")
+        sets = ", ".join(f"{k} = ?" for k in ["status", *fields])
         with self.tx():
-            current = self.get_run_task(run_id, task)
-            check_task(current.status, status)
-            sets = ", ".join(f"{k} = ?" for k in ["status", *fields])
+            if current is not None:
+                check_task(current, status)
+                cur = self._x(
+                    f"UPDATE run_tasks SET {sets} WHERE run_id = ? AND task = ? AND status = ?",  # noqa: S608
+                    (status, *fields.values(), run_id, task, current),
+                )
+                if cur.rowcount == 1:
+                    return
+            stored = self.get_run_task(run_id, task)
+            check_task(stored.status, status)
             self._x(
                 f"UPDATE run_tasks SET {sets} WHERE run_id = ? AND task = ?",  # noqa: S608
                 (status, *fields.values(), run_id, task),
@@ -455,13 +484,29 @@ class SQLiteStore:
             )
             number = int(row[0]) if row else 1
             path = log_path.replace("{n}", str(number))
+            now = time.time()
             cur = self._x(
                 "INSERT INTO attempts (run_id, task, number, phase, status, started_at, log_path)"
                 " VALUES (?, ?, ?, ?, 'running', ?, ?)",
-                (run_id, task, number, phase, time.time(), path),
+                (run_id, task, number, phase, now, path),
             )
             attempt_id = int(cur.lastrowid or 0)
-        return self.get_attempt(attempt_id)
+        return AttemptRecord(
+            attempt_id,
+            run_id,
+            task,
+            number,
+            phase,
+            "running",
+            None,
+            None,
+            now,
+            None,
+            None,
+            path,
+            None,
+            None,
+        )
 
     def get_attempt(self, attempt_id: int) -> AttemptRecord:
         row = self._one("SELECT * FROM attempts WHERE id = ?", (attempt_id,))
