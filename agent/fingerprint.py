@@ -44,6 +44,9 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_NO_INPUTS = _digest([])
+
+
 def normalized_spec(task: TaskBase, params: Mapping[str, str]) -> dict[str, Any]:
     """The part of a task that defines what it does (secrets by name only)."""
     env = {
@@ -85,9 +88,11 @@ def fingerprint_workflow(wf: WorkflowDef) -> dict[str, TaskFingerprint]:
     out: dict[str, TaskFingerprint] = {}
     for task in topological(tasks):
         spec_hash = _digest(normalized_spec(task, params))
-        inputs_hash = _digest(sorted(wf.inputs.get(task.id, {}).items()))
+        inputs = wf.inputs.get(task.id)
+        inputs_hash = _digest(sorted(inputs.items())) if inputs else _NO_INPUTS
         upstream = tuple(sorted((n, out[n].fingerprint) for n in set(task.needs)))
-        fp = _digest([VERSION, spec_hash, inputs_hash, [list(u) for u in upstream]])
+        parts = [VERSION, spec_hash, inputs_hash, *(f"{n}={f}" for n, f in upstream)]
+        fp = hashlib.sha256("\n".join(parts).encode()).hexdigest()
         out[task.id] = TaskFingerprint(fp, spec_hash, inputs_hash, upstream)
     return out
 

@@ -8,8 +8,9 @@ cheap: the loaded desired state is cached per revision.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -44,6 +45,41 @@ class PassResult:
     superseded: list[int] = field(default_factory=list)
     fetch_error: str | None = None
     duration: float = 0.0
+
+
+class _LastGood(Mapping[str, WorkflowDef]):
+    """Last valid definitions of workflow files, loaded only for files that need one."""
+
+    def __init__(self, source: Source, rows: dict[str, dict[str, Any]]) -> None:
+        self.source = source
+        self.rows = {f: r for f, r in rows.items() if r.get("good_revision")}
+        self._loaded: dict[str, WorkflowDef | None] = {}
+
+    def __getitem__(self, file: str) -> WorkflowDef:
+        if file not in self._loaded:
+            self._loaded[file] = self._load(file)
+        found = self._loaded[file]
+        if found is None:
+            raise KeyError(file)
+        return found
+
+    def _load(self, file: str) -> WorkflowDef | None:
+        row = self.rows.get(file)
+        if row is None:
+            return None
+        try:
+            snap = self.source.snapshot(str(row["good_revision"]))
+            config, _ = load_config(snap)
+            wf, _ = load_workflow(snap, file, config)
+        except PodiumError:
+            return None
+        return wf
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 @dataclass
@@ -120,21 +156,8 @@ class Reconciler:
             return None
         return None if problems else config
 
-    def _last_good(self) -> dict[str, WorkflowDef]:
-        out: dict[str, WorkflowDef] = {}
-        for file, row in self.store.files_all().items():
-            good = row.get("good_revision")
-            if not good:
-                continue
-            try:
-                snap = self.source.snapshot(good)
-                config, _ = load_config(snap)
-                wf, _ = load_workflow(snap, file, config)
-            except PodiumError:
-                continue
-            if wf is not None:
-                out[file] = wf
-        return out
+    def _last_good(self) -> _LastGood:
+        return _LastGood(self.source, self.store.files_all())
 
     def record(self, loaded: _Loaded) -> None:
         """Remember validation results per file; announce new problems once."""

@@ -55,9 +55,18 @@ def normalize(path: str) -> str:
     return "/".join(parts)
 
 
-def match(pattern: str, files: list[str]) -> list[str]:
-    """Files (sorted, as given) that the glob matches; ``ValueError`` for an invalid glob."""
-    rx = glob_regex(normalize(pattern))
+_MAGIC = frozenset("*?[")
+
+
+def match(pattern: str, files: list[str], file_set: frozenset[str] | None = None) -> list[str]:
+    """Files (sorted, as given) that the glob matches; ``ValueError`` for an invalid glob.
+
+    With ``file_set`` (the same files as a set), a plain path naming one file is a lookup.
+    """
+    norm = normalize(pattern)
+    if file_set is not None and norm in file_set and not _MAGIC.intersection(norm):
+        return [norm]
+    rx = glob_regex(norm)
     return [f for f in files if rx.match(f)]
 
 

@@ -240,6 +240,27 @@ def _graph_problems(file: str, data: Any, lines: LineMap) -> list[Problem]:
     return problems
 
 
+class FileIndex(list[str]):
+    """A snapshot's file list with a set for lookups and a cache of content digests."""
+
+    def __init__(self, files: list[str]) -> None:
+        super().__init__(files)
+        self.as_set = frozenset(files)
+        self.digests: dict[str, str] = {}
+
+    def digest(self, snapshot: Snapshot, path: str) -> str:
+        found = self.digests.get(path)
+        if found is None:
+            found = self.digests[path] = hashlib.sha256(snapshot.read(path)).hexdigest()
+        return found
+
+
+def _digest(snapshot: Snapshot, path: str, files: list[str]) -> str:
+    if isinstance(files, FileIndex):
+        return files.digest(snapshot, path)
+    return hashlib.sha256(snapshot.read(path)).hexdigest()
+
+
 def _path_problems(
     file: str,
     index: int,
@@ -259,7 +280,7 @@ def _path_problems(
     for pos, pattern in inputs:
         where = lines.line(("tasks", index, "inputs", pos))
         try:
-            matched = globs.match(pattern, all_files)
+            matched = globs.match(pattern, all_files, getattr(all_files, "as_set", None))
         except ValueError as exc:
             problems.append(Problem(file, where, f"input of task {tid!r}: {exc}"))
             continue
@@ -274,7 +295,8 @@ def _path_problems(
         matched_files += matched
     if workdir is not None:
         wd = globs.normalize(workdir)
-        if wd and wd not in all_files and not any(f.startswith(wd + "/") for f in all_files):
+        listed = getattr(all_files, "as_set", all_files)
+        if wd and wd not in listed and not any(f.startswith(wd + "/") for f in all_files):
             problems.append(
                 Problem(
                     file,
@@ -295,9 +317,7 @@ def _resolve_inputs(
             file, index, task.id, list(enumerate(task.inputs)), task.workdir, lines, all_files
         )
         problems += task_problems
-        resolved[task.id] = {
-            path: hashlib.sha256(snapshot.read(path)).hexdigest() for path in matched
-        }
+        resolved[task.id] = {path: _digest(snapshot, path, all_files) for path in matched}
     return resolved, problems
 
 
@@ -466,7 +486,7 @@ def load_snapshot(
     config, problems = load_config(snapshot)
     if problems and last_good_config is not None:
         config = last_good_config
-    all_files = snapshot.files()
+    all_files = FileIndex(snapshot.files())
     workflows: dict[str, WorkflowDef] = {}
     files: dict[str, str] = {}
     invalid: list[str] = []

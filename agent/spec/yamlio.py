@@ -31,7 +31,26 @@ class _Loader(yaml.SafeLoader):
 
 
 class _FastLoader(_FAST_BASE):  # type: ignore[valid-type,misc]
-    """The same resolution on libyaml's parser (when installed): for valid files."""
+    """The same resolution on libyaml's parser (when installed): for valid files.
+
+    Tag resolution runs in Python for every scalar; its answers are cached, since
+    workflow files repeat the same keys and values over and over.
+    """
+
+    _resolved: dict[tuple[Any, ...], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        key = (kind, value, implicit) if isinstance(value, str) else None
+        if key is not None:
+            found = self._resolved.get(key)
+            if found is not None:
+                return found
+        tag: str = super().resolve(kind, value, implicit)
+        if key is not None:
+            if len(self._resolved) > 50_000:
+                self._resolved.clear()
+            self._resolved[key] = tag
+        return tag
 
 
 _RESOLVERS = {
@@ -120,29 +139,67 @@ def _bomb_line(node: yaml.Node, memo: dict[int, int]) -> int:
     return line
 
 
-def _walk(node: yaml.Node, path: Path, lines: LineMap, problems: list[YamlProblem]) -> None:
-    if isinstance(node, yaml.MappingNode):
+_STR_TAG = "tag:yaml.org,2002:str"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
+
+
+class _Builder:
+    """One pass over the node tree: plain data, the line map and key problems together.
+
+    Much cheaper than PyYAML's generic constructor for the common case; a document
+    with merge keys (``<<``) is built by PyYAML instead (``needs_fallback``).
+    """
+
+    def __init__(self, loader: yaml.SafeLoader, lines: LineMap, problems: list[YamlProblem]):
+        self.loader = loader
+        self.lines = lines
+        self.problems = problems
+        self.needs_fallback = False
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR_TAG:
+                return node.value
+            return self.loader.construct_object(node, deep=True)
+        if node.tag not in (_SEQ_TAG, _MAP_TAG):  # sets, omaps, unknown or python tags
+            self.lines.lines.setdefault(path, node.start_mark.line + 1)
+            return self.loader.construct_object(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            out: list[Any] = []
+            for index, item in enumerate(node.value):
+                self.lines.lines[(*path, index)] = item.start_mark.line + 1
+                out.append(self.build(item, (*path, index)))
+            return out
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        return self.loader.construct_object(node, deep=True)  # pragma: no cover
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
         seen: dict[object, int] = {}
         for k, v in node.value:
-            if not isinstance(k, yaml.ScalarNode):
-                problems.append(YamlProblem(k.start_mark.line + 1, "mapping keys must be plain"))
-                continue
-            name = k.value
             line = k.start_mark.line + 1
-            if name == "<<":
+            if not isinstance(k, yaml.ScalarNode):
+                self.problems.append(YamlProblem(line, "mapping keys must be plain"))
                 continue
+            if k.value == "<<" and k.tag == "tag:yaml.org,2002:merge":
+                self.needs_fallback = True
+                continue
+            key = self.build(k, path)
+            name = k.value
             if name in seen:
-                problems.append(
+                self.problems.append(
                     YamlProblem(line, f"duplicate key {name!r} (first on line {seen[name]})")
                 )
                 continue
             seen[name] = line
-            lines.lines[(*path, name)] = line
-            _walk(v, (*path, name), lines, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines.lines[(*path, index)] = item.start_mark.line + 1
-            _walk(item, (*path, index), lines, problems)
+            self.lines.lines[(*path, name)] = line
+            try:
+                result[key] = self.build(v, (*path, name))
+            except TypeError:  # an unhashable key (e.g. a list) from a tag
+                self.problems.append(YamlProblem(line, "mapping keys must be plain"))
+        return result
 
 
 def _error_line(text: str, exc: yaml.MarkedYAMLError) -> int:
@@ -181,7 +238,7 @@ def _parse(text: str, loader_class: type[yaml.SafeLoader]) -> Parsed:
         if node is None:
             return Parsed(None, LineMap(), [])
         memo: dict[int, int] = {}
-        if _expanded_size(node, memo, set()) > MAX_NODES:
+        if "*" in text and _expanded_size(node, memo, set()) > MAX_NODES:
             return Parsed(
                 None,
                 LineMap(),
@@ -194,8 +251,10 @@ def _parse(text: str, loader_class: type[yaml.SafeLoader]) -> Parsed:
             )
         lines = LineMap({(): node.start_mark.line + 1})
         problems: list[YamlProblem] = []
-        _walk(node, (), lines, problems)
-        data = loader.construct_document(node)
+        builder = _Builder(loader, lines, problems)
+        data = builder.build(node, ())
+        if builder.needs_fallback:
+            data = loader.construct_document(node)
         return Parsed(data, lines, problems)
     except yaml.MarkedYAMLError as exc:
         what = exc.problem or exc.context or "invalid YAML"
