@@ -1023,7 +1023,7 @@ class Engine:
     def _set_run(self, ctx: _RunCtx, status: RunStatus) -> bool:
         if ctx.run.status is status:
             return False
-        ctx.run = self.store.set_run_status(ctx.run.id, status)
+        ctx.run = self.store.set_run_status(ctx.run.id, status, run=ctx.run)
         return True
 
     def _set_task(self, ctx: _RunCtx, name: str, status: TaskStatus, **fields: Any) -> None:

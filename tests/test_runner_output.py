@@ -28,7 +28,7 @@ def test_secret_split_across_writes_is_redacted(tmp_path: Path) -> None:
     """A secret arriving in two chunks is redacted before anything reaches the file."""
     sink = _sink(tmp_path)
     sink.write(b"pass=hun")
-    assert sink.path.read_bytes() == b""
+    assert not sink.path.exists() or sink.path.read_bytes() == b""
     sink.write(b"ter2\nnext\n")
     sink.close()
     text = sink.path.read_text()
@@ -98,3 +98,14 @@ def test_tail_lines_zero_and_long_lines_are_clipped(tmp_path: Path) -> None:
     sink.close()
     assert len(sink.tail()) <= TAIL_LINE_MAX + 2
     assert sink.path.stat().st_size == TAIL_LINE_MAX * 2 + 1
+
+
+def test_silent_attempt_creates_no_log_file(tmp_path: Path) -> None:
+    """A task that prints nothing leaves no empty log file behind; one that prints gets one."""
+    quiet = _sink(tmp_path)
+    quiet.close()
+    assert not quiet.path.exists()
+    loud = OutputSink(tmp_path / "logs" / "b.log", 1024, lambda s: s, 5)
+    loud.write(b"hello\n")
+    loud.close()
+    assert loud.path.read_text() == "hello\n"

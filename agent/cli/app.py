@@ -47,7 +47,8 @@ def cli(ctx: click.Context, log_format: str, log_level: str) -> None:
     ctx.obj = {"log_format": log_format, "log_level": log_level}
 
 
-def source_options(f: Any) -> Any:
+def _store_opts(f: Any) -> Any:
+    """--data-dir and --state, shared by every command that opens the state store."""
     f = click.option(
         "--data-dir",
         envvar="PODIUM_DATA_DIR",
@@ -60,6 +61,11 @@ def source_options(f: Any) -> Any:
         default=None,
         help="State database file [default: DATA_DIR/state.db].",
     )(f)
+    return f
+
+
+def source_options(f: Any) -> Any:
+    f = _store_opts(f)
     f = click.option(
         "--path",
         "subpath",
@@ -269,12 +275,6 @@ def reconcile(
 
 
 # -- inspecting -----------------------------------------------------------------
-
-
-def _store_opts(f: Any) -> Any:
-    f = click.option("--data-dir", envvar="PODIUM_DATA_DIR", default=None)(f)
-    f = click.option("--state", envvar="PODIUM_STATE", default=None, help="State database file.")(f)
-    return f
 
 
 @cli.command()

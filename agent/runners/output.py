@@ -47,8 +47,9 @@ class OutputSink:
         self._tail: deque[str] = deque(maxlen=max(0, tail_lines))
         self._tail_partial = ""
         self._size = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: io.FileIO | None = io.FileIO(path, "wb")
+        self._closed = False
+        # the file is created on the first output: a silent task costs no file at all
+        self._file: io.FileIO | None = None
 
     @classmethod
     def for_context(cls, ctx: TaskContext) -> OutputSink:
@@ -89,14 +90,16 @@ class OutputSink:
 
     def close(self) -> None:
         """Flush what is buffered (an unfinished last line included) and close the file."""
-        if self._file is None:
+        if self._closed:
             return
         self._pending += self._decoder.decode(b"", final=True)
         if self._pending:
             block, self._pending = self._pending, ""
             self._emit(block)
-        self._file.close()
-        self._file = None
+        self._closed = True
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def _feed(self, text: str) -> None:
         self._pending += text
@@ -126,8 +129,13 @@ class OutputSink:
         self._tail_partial = _clip(parts[-1])
 
     def _write_bytes(self, data: bytes) -> None:
-        if self._file is None:
+        if self._closed:
             raise ValueError("write to a closed OutputSink")
+        if not data:
+            return
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = io.FileIO(self.path, "wb")
         if self._size and self._size + len(data) > self._max_bytes:
             self._rotate()
         while data:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -377,22 +378,43 @@ class SQLiteStore:
         runs = self.list_runs(workflow, limit=1)
         return runs[0] if runs else None
 
-    def set_run_status(self, run_id: int, status: RunStatus, error: str | None = None) -> RunRecord:
+    def set_run_status(
+        self,
+        run_id: int,
+        status: RunStatus,
+        error: str | None = None,
+        *,
+        run: RunRecord | None = None,
+    ) -> RunRecord:
+        """Move a run to ``status``. With ``run`` (the caller's current record) the stored
+        definition is not read back: only the changed fields are."""
         with self.tx():
-            run = self.get_run(run_id)
-            check_run(run.status, status)
+            row = self._one(
+                "SELECT status, started_at, finished_at, error FROM runs WHERE id = ?", (run_id,)
+            )
+            if row is None:
+                raise NotFoundError(f"no run {run_id}")
+            check_run(RunStatus(row["status"]), status)
             now = time.time()
-            started = run.started_at
+            started = row["started_at"]
             if started is None and status is not RunStatus.PENDING:
                 started = now
             # A terminal run can only be re-stated (no way out), so keep its finish time.
-            finished = (run.finished_at or now) if status in RUN_TERMINAL else None
+            finished = (row["finished_at"] or now) if status in RUN_TERMINAL else None
             self._x(
                 "UPDATE runs SET status = ?, started_at = ?, finished_at = ?,"
                 " error = COALESCE(?, error) WHERE id = ?",
                 (status, started, finished, error, run_id),
             )
-        return self.get_run(run_id)
+        if run is None:
+            return self.get_run(run_id)
+        return replace(
+            run,
+            status=status,
+            started_at=started,
+            finished_at=finished,
+            error=error if error is not None else row["error"],
+        )
 
     def set_superseded_by(self, run_id: int, new_run: int) -> None:
         with self.tx():
