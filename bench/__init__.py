@@ -1,0 +1,1 @@
+"""Podium benchmark suite: run with ``.venv/bin/python bench/run.py`` (see README.md)."""
