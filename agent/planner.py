@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 
 from croniter import croniter
 
@@ -60,6 +61,14 @@ class Executed:
     """workflow → the newest schedule slot already run (unix time)."""
     first_seen: Mapping[str, float] = field(default_factory=dict)
     """workflow → when it was first seen (slots before that are not due)."""
+
+    @cached_property
+    def applied_tasks(self) -> Mapping[str, frozenset[str]]:
+        """workflow → the tasks it has applied records for (grouped once)."""
+        grouped: dict[str, set[str]] = {}
+        for workflow, task in self.applied:
+            grouped.setdefault(workflow, set()).add(task)
+        return {w: frozenset(ts) for w, ts in grouped.items()}
 
 
 @dataclass(frozen=True)
@@ -189,7 +198,7 @@ def plan_workflow(
         ):
             blocked, blocked_task = failure, task.id
     desired_ids = set(fps)
-    removed = tuple(sorted(t for (w, t) in executed.applied if w == name and t not in desired_ids))
+    removed = tuple(sorted(executed.applied_tasks.get(name, frozenset()) - desired_ids))
     return WorkflowPlan(
         name=name,
         file=wf.file,

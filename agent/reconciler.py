@@ -18,7 +18,7 @@ from agent.engine import Engine
 from agent.errors import PodiumError
 from agent.fingerprint import TaskFingerprint, fingerprint_workflow
 from agent.notify.routing import routes_for
-from agent.planner import Desired, Executed, Plan, WorkflowPlan, plan
+from agent.planner import Desired, Executed, Plan, WorkflowPlan, due_slot, plan
 from agent.rundef import definition_of
 from agent.source.base import FetchResult, Source
 from agent.spec.loader import (
@@ -105,6 +105,7 @@ class Reconciler:
         self.clock = clock
         self.notifiers = notifiers
         self._cache: dict[str, _Loaded] = {}
+        self._last: tuple[str | None, tuple[int, int] | None, Plan | None] = (None, None, None)
         self.last_fetch: FetchResult | None = None
 
     # -- observe ------------------------------------------------------------------
@@ -188,8 +189,11 @@ class Reconciler:
             if file not in present:
                 self.store.drop_file(file)
         now = self.clock()
-        for name, wf in state.workflows.items():
-            self.store.touch_workflow(name, wf.file, now)
+        rows = self.store.workflow_rows()
+        with self.store.tx():
+            for name, wf in state.workflows.items():
+                if name not in rows or rows[name]["file"] != wf.file:
+                    self.store.touch_workflow(name, wf.file, now)
 
     # -- diff ---------------------------------------------------------------------
 
@@ -341,7 +345,7 @@ class Reconciler:
         rev = revision or fetched.revision
         if rev is None:
             return PassResult(None, None, fetch_error=fetched.error)
-        if rev == fetched.revision and fetched.ok:
+        if rev == fetched.revision and fetched.ok and rev != self._last[0]:
             try:
                 commit = self.source.commit(rev)
                 self.store.record_revision(
@@ -349,14 +353,36 @@ class Reconciler:
                 )
             except PodiumError:
                 pass
+        if self._unchanged(rev):
+            # nothing new in Git or in the store and no schedule slot due: no re-plan work
+            return PassResult(rev, self._last[2], [], [], fetched.error, time.monotonic() - began)
         loaded, the_plan = self.plan(rev)
         self.record(loaded)
         started, superseded = self.act(loaded, the_plan)
         if drive and self.engine is not None:
             self.engine.drive()
+        self._last = (rev, self.store.version, the_plan)
         return PassResult(
             rev, the_plan, started, superseded, fetched.error, time.monotonic() - began
         )
+
+    def _unchanged(self, rev: str) -> bool:
+        last_rev, last_version, _plan = self._last
+        if rev != last_rev or self.store.version != last_version or rev not in self._cache:
+            return False
+        rows = None
+        now = self.clock()
+        for name, wf in self._cache[rev].state.workflows.items():
+            if not wf.spec.schedule:
+                continue
+            rows = rows if rows is not None else self.store.workflow_rows()
+            row = rows.get(name)
+            if row is None:
+                return False
+            after = max(row["last_slot"] or row["first_seen"], row["first_seen"])
+            if due_slot(wf.spec.schedule, now, after) is not None:
+                return False
+        return True
 
 
 __all__ = ["PassResult", "Reconciler"]

@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -47,21 +47,34 @@ class SQLiteStore:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._depth = 0
+        self._writes = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False, timeout=30
             )
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._migrate()
+            self._retry_locked(self._migrate)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"state store {self.path}: {exc}") from exc
 
     # -- plumbing -------------------------------------------------------------
+
+    @staticmethod
+    def _retry_locked(step: Callable[[], object], attempts: int = 50) -> None:
+        """Run a set-up step, retrying while another opener holds the new file's lock."""
+        for attempt in range(attempts):
+            try:
+                step()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
 
     def _migrate(self) -> None:
         with self.tx():
@@ -76,6 +89,13 @@ class SQLiteStore:
                     if statement.strip():
                         self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={number + 1}")
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """Changes whenever anyone (this process or another) committed a write."""
+        with self._lock:
+            other = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            return other, self._writes
 
     @property
     def schema_version(self) -> int:
@@ -98,6 +118,7 @@ class SQLiteStore:
             self._depth -= 1
             if self._depth == 0:
                 self._db.execute("COMMIT")
+                self._writes += 1
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
