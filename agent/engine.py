@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,8 @@ from agent.planner import Applied
 from agent.retry import compute_backoff, should_retry
 from agent.rundef import workflow_from
 from agent.runners.base import Outcome, OutcomeStatus, TaskContext
+from agent.runners.procloop import ProcessLoop
+from agent.runners.shell import SHELL
 from agent.source.base import Source
 from agent.spec.loader import WorkflowDef
 from agent.spec.models import OnFailure, SecretRef, TaskBase
@@ -64,6 +66,8 @@ class EngineConfig:
     notifiers: tuple[str, ...] = ("console",)
     log_max_bytes: int = 10 * 1024 * 1024
     keep_checkouts: bool = False
+    inline_shell: bool = True
+    """Supervise shell tasks from the coordinator thread (else: one worker thread each)."""
 
 
 @dataclass
@@ -130,6 +134,9 @@ class Engine:
         self._inflight = 0
         self._decisions_version: str | None = None
         self._submits: list[tuple[str, Any, TaskContext, int, str]] = []
+        # shell attempts are spawned and watched by the coordinator itself (no thread hand-off)
+        self._loop: ProcessLoop | None = ProcessLoop() if config.inline_shell else None
+        self._inline: dict[int, tuple[int, str, str]] = {}
 
     # -- public -----------------------------------------------------------------
 
@@ -137,6 +144,8 @@ class Engine:
         """Stop starting tasks; running ones get ``shutdown_grace`` then are cancelled."""
         self._stopping.set()
         self._wake.set()
+        if self._loop is not None:
+            self._loop.wake()
 
     @property
     def stopping(self) -> bool:
@@ -145,6 +154,8 @@ class Engine:
     def wake(self) -> None:
         """Make a waiting :meth:`drive` look at the store again (a decision arrived)."""
         self._wake.set()
+        if self._loop is not None:
+            self._loop.wake()
 
     def close(self) -> None:
         """Release the workers. Attempts still in flight (the caller gave up on :meth:`drive`,
@@ -154,6 +165,13 @@ class Engine:
             self._stopping.set()
             for event in list(self._cancels.values()):
                 event.set()
+        if self._loop is not None:
+            end = time.monotonic() + self.config.grace + 2.0
+            while self._loop and time.monotonic() < end:
+                for key, outcome in self._loop.poll(0.1):
+                    self._results.put(self._inline_result(key, outcome))
+            self._loop.close()
+            self._loop = None
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._inflight:
             try:
@@ -264,11 +282,24 @@ class Engine:
     def _flush_submits(self) -> None:
         """Hand the attempts started in the last transaction to the worker pool."""
         submits, self._submits = self._submits, []
-        for args in submits:
-            self._pool.submit(self._execute, *args)
+        for kind, config, tctx, attempt_id, phase in submits:
+            if self._loop is not None and attempt_id in self._inline:
+                argv = [SHELL, "-c", config]
+                outcome = self._loop.spawn(attempt_id, argv, tctx)
+                if outcome is not None:
+                    self._results.put(self._inline_result(attempt_id, outcome))
+            else:
+                self._pool.submit(self._execute, kind, config, tctx, attempt_id, phase)
+
+    def _inline_result(self, key: Hashable, outcome: Outcome) -> _Result:
+        assert isinstance(key, int)
+        run_id, task, phase = self._inline.pop(key)
+        return _Result(run_id, task, phase, key, outcome)
 
     def _wait(self, timeout: float | None) -> list[_Result]:
         """Wait for outcomes (or a wake-up, or a timer); return them unrecorded."""
+        if self._loop is not None:
+            return self._wait_loop(timeout)
         waited = 0.0
         step = 0.05 if timeout is None else max(min(timeout, 0.25), 0.0)
         while True:
@@ -287,6 +318,27 @@ class Engine:
                     out.append(self._results.get_nowait())
                 except queue.Empty:
                     return out
+
+    def _wait_loop(self, timeout: float | None) -> list[_Result]:
+        """:meth:`_wait` with shell attempts on the coordinator's own selector."""
+        assert self._loop is not None
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            out: list[_Result] = []
+            while True:
+                try:
+                    out.append(self._results.get_nowait())
+                except queue.Empty:
+                    break
+            remaining = None if end is None else max(0.0, end - time.monotonic())
+            wait = 0.0 if out else (0.25 if remaining is None else min(remaining, 0.25))
+            out += [self._inline_result(k, o) for k, o in self._loop.poll(wait)]
+            if out:
+                return out
+            if self._wake.is_set() or self._stopping.is_set():
+                return []
+            if end is not None and time.monotonic() >= end:
+                return []
 
     def _drain_ready(self) -> int:
         """Record outcomes that are already waiting, without blocking."""
@@ -676,6 +728,8 @@ class Engine:
         ctx.running.add(name)
         self._inflight += 1
         log.debug("task_started", run_id=run_id, workflow=ctx.name, task=name, phase=phase)
+        if kind == "run" and self._loop is not None:
+            self._inline[attempt.id] = (run_id, name, phase)
         self._submits.append((kind, config, tctx, attempt.id, phase))
 
     def _execute(
@@ -691,6 +745,8 @@ class Engine:
                 log.exception("runner_crashed", kind=kind)
                 outcome = Outcome(OutcomeStatus.FAILED, error=f"runner error: {exc}")
         self._results.put(_Result(tctx.run_id, tctx.task_id, phase, attempt_id, outcome))
+        if self._loop is not None:
+            self._loop.wake()
 
     def _record(self, res: _Result) -> None:
         self._inflight -= 1
@@ -965,14 +1021,27 @@ class Engine:
         """Give running tasks ``shutdown_grace`` seconds, then cancel them."""
         end = time.monotonic() + self.config.shutdown_grace
         while self._inflight and time.monotonic() < end:
-            try:
-                self._record(self._results.get(timeout=0.1))
-            except queue.Empty:
-                continue
+            for result in self._wait_any(0.1):
+                self._record(result)
         for event in list(self._cancels.values()):
             event.set()
         while self._inflight:
-            self._record(self._results.get())
+            for result in self._wait_any(0.1):
+                self._record(result)
+
+    def _wait_any(self, timeout: float) -> list[_Result]:
+        """Outcomes within ``timeout``, whatever the stop and wake flags say."""
+        if self._loop is not None:
+            out = [self._inline_result(k, o) for k, o in self._loop.poll(timeout)]
+            while True:
+                try:
+                    out.append(self._results.get_nowait())
+                except queue.Empty:
+                    return out
+        try:
+            return [self._results.get(timeout=timeout)]
+        except queue.Empty:
+            return []
 
     # -- helpers ----------------------------------------------------------------
 

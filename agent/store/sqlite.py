@@ -175,12 +175,14 @@ class SQLiteStore:
     # -- applied state and failures ---------------------------------------------
 
     def applied_all(self) -> dict[tuple[str, str], Applied]:
-        return {
-            (r["workflow"], r["task"]): Applied(
-                r["fingerprint"], r["spec_hash"], r["inputs_hash"], r["revision"], r["applied_at"]
-            )
-            for r in self._all("SELECT * FROM applied")
-        }
+        with self._lock:
+            cur = self._db.cursor()
+            cur.row_factory = None  # plain tuples: this can be tens of thousands of rows
+            rows = cur.execute(
+                "SELECT workflow, task, fingerprint, spec_hash, inputs_hash, revision, applied_at"
+                " FROM applied"
+            ).fetchall()
+        return {(r[0], r[1]): Applied(r[2], r[3], r[4], r[5], r[6]) for r in rows}
 
     def applied_row(self, workflow: str, task: str) -> dict[str, Any] | None:
         row = self._one("SELECT * FROM applied WHERE workflow = ? AND task = ?", (workflow, task))

@@ -1,0 +1,285 @@
+"""Shell attempts supervised from one thread: a selector over every running task.
+
+The thread-per-attempt :func:`agent.runners.shell.supervise` is simple but pays a
+thread hand-off per task. :class:`ProcessLoop` keeps the same contract — a process
+group per attempt, output redacted into the attempt's log, timeouts and
+cancellation by TERM, grace, KILL, nothing left running in the group — while the
+engine's coordinator spawns and watches every shell task itself, like ``make``.
+Other task kinds keep running on worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+from agent.runners.base import Outcome, OutcomeStatus, TaskContext
+from agent.runners.output import OutputSink
+from agent.runners.shell import (
+    CANCEL_POLL,
+    CHILD_POLL,
+    DRAIN,
+    READ_SIZE,
+    SETTLE,
+    _describe_exit,
+    _group_alive,
+    _pidfd_open,
+    _signal_group,
+    _spawn,
+)
+
+
+@dataclass
+class _Proc:
+    key: Hashable
+    proc: subprocess.Popen[bytes]
+    ctx: TaskContext
+    sink: OutputSink
+    pgid: int
+    started: float
+    pipe: int | None
+    pidfd: int | None
+    deadline: float | None
+    stopped: OutcomeStatus | None = None
+    kill_at: float | None = None
+    killed_at: float | None = None
+    exited: bool = False
+    clearing: bool = False
+    drain_until: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class ProcessLoop:
+    """Spawns shell attempts and reports their outcomes from the calling thread."""
+
+    def __init__(self) -> None:
+        self._selector = (
+            selectors.PollSelector()
+            if hasattr(selectors, "PollSelector")
+            else (selectors.DefaultSelector())
+        )
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._procs: dict[Hashable, _Proc] = {}
+
+    def __len__(self) -> int:
+        return len(self._procs)
+
+    def wake(self) -> None:
+        """Make a waiting :meth:`poll` return (safe from any thread)."""
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"x")
+
+    def spawn(self, key: Hashable, argv: Sequence[str], ctx: TaskContext) -> Outcome | None:
+        """Start an attempt; an immediate outcome (spawn failure, cancelled) is returned."""
+        started = time.monotonic()
+        if ctx.cancel.is_set():
+            return Outcome(OutcomeStatus.CANCELLED, error="cancelled before start")
+        sink = OutputSink.for_context(ctx)
+        try:
+            proc = _spawn(argv, ctx.cwd, ctx.env)
+        except (OSError, ValueError) as exc:
+            error = f"cannot start {argv[0]} in {ctx.cwd}: {exc}"
+            sink.note(error)
+            sink.close()
+            return Outcome(OutcomeStatus.FAILED, error=error, output_tail=sink.tail())
+        assert proc.stdout is not None
+        pipe = proc.stdout.fileno()
+        os.set_blocking(pipe, False)
+        pidfd = _pidfd_open(proc.pid)
+        entry = _Proc(
+            key,
+            proc,
+            ctx,
+            sink,
+            proc.pid,
+            started,
+            pipe,
+            pidfd,
+            None if ctx.timeout is None else started + ctx.timeout,
+        )
+        self._selector.register(pipe, selectors.EVENT_READ, entry)
+        if pidfd is not None:
+            self._selector.register(pidfd, selectors.EVENT_READ, entry)
+        self._procs[key] = entry
+        return None
+
+    def poll(self, timeout: float | None) -> list[tuple[Hashable, Outcome]]:
+        """Wait up to ``timeout`` for events; return the attempts that finished."""
+        now = time.monotonic()
+        wait = self._wait_time(now)
+        if timeout is not None:
+            wait = timeout if wait is None else min(wait, timeout)
+        for key, _ in self._selector.select(None if wait is None else max(0.0, wait)):
+            entry = key.data
+            if entry is None:
+                self._drain_wake()
+            elif key.fd == entry.pipe:
+                self._read(entry)
+            else:
+                self._reap(entry)
+        now = time.monotonic()
+        done: list[tuple[Hashable, Outcome]] = []
+        for entry in list(self._procs.values()):
+            outcome = self._advance(entry, now)
+            if outcome is not None:
+                done.append((entry.key, outcome))
+        return done
+
+    def close(self) -> None:
+        """Kill whatever still runs and release every descriptor."""
+        for entry in list(self._procs.values()):
+            _signal_group(entry.pgid, signal.SIGKILL)
+            self._finish(entry)
+        self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # -- one process -------------------------------------------------------------
+
+    def _advance(self, entry: _Proc, now: float) -> Outcome | None:
+        proc = entry.proc
+        if not entry.exited:
+            self._enforce(entry, now)
+            if entry.pidfd is None and proc.poll() is not None:
+                entry.exited = True
+            if not entry.exited:
+                return None
+        if not entry.clearing and entry.drain_until is None:
+            if _group_alive(entry.pgid):
+                entry.clearing = True
+                if entry.kill_at is None:
+                    entry.sink.note(
+                        "the command exited but left processes running: sending SIGTERM"
+                    )
+                    self._terminate(entry, now)
+            else:
+                entry.drain_until = now + DRAIN
+        if entry.clearing:
+            if entry.killed_at is None and entry.kill_at is not None and now >= entry.kill_at:
+                self._kill(entry, now)
+            gone = not _group_alive(entry.pgid)
+            if gone or (entry.killed_at is not None and now >= entry.killed_at + SETTLE):
+                entry.clearing = False
+                entry.drain_until = now + DRAIN
+            else:
+                return None
+        if entry.pipe is not None and entry.drain_until is not None and now < entry.drain_until:
+            return None
+        return self._finish(entry)
+
+    def _finish(self, entry: _Proc) -> Outcome:
+        proc = entry.proc
+        if entry.pipe is not None:
+            self._selector.unregister(entry.pipe)
+            entry.pipe = None
+        if entry.pidfd is not None:
+            if not entry.exited:
+                self._selector.unregister(entry.pidfd)
+            os.close(entry.pidfd)
+            entry.pidfd = None
+        if proc.returncode is None:
+            _signal_group(entry.pgid, signal.SIGKILL)
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        with contextlib.suppress(OSError):
+            entry.sink.close()
+        self._procs.pop(entry.key, None)
+        code = proc.returncode
+        duration = time.monotonic() - entry.started
+        tail = entry.sink.tail()
+        if entry.stopped is OutcomeStatus.TIMED_OUT:
+            error = f"timed out after {entry.ctx.timeout:g}s"
+            return Outcome(entry.stopped, code, error=error, output_tail=tail, duration=duration)
+        if entry.stopped is OutcomeStatus.CANCELLED:
+            return Outcome(
+                entry.stopped, code, error="cancelled", output_tail=tail, duration=duration
+            )
+        if code == 0:
+            return Outcome(OutcomeStatus.SUCCEEDED, 0, output_tail=tail, duration=duration)
+        return Outcome(
+            OutcomeStatus.FAILED,
+            code,
+            error=_describe_exit(code),
+            output_tail=tail,
+            duration=duration,
+        )
+
+    def _read(self, entry: _Proc) -> None:
+        assert entry.pipe is not None
+        try:
+            data = os.read(entry.pipe, READ_SIZE)
+        except BlockingIOError:
+            return
+        if data:
+            entry.sink.write(data)
+            return
+        self._selector.unregister(entry.pipe)
+        entry.pipe = None
+
+    def _reap(self, entry: _Proc) -> None:
+        entry.proc.wait()
+        entry.exited = True
+        if entry.pidfd is not None:
+            self._selector.unregister(entry.pidfd)
+
+    def _enforce(self, entry: _Proc, now: float) -> None:
+        if entry.stopped is None:
+            if entry.deadline is not None and now >= entry.deadline:
+                entry.stopped = OutcomeStatus.TIMED_OUT
+                entry.sink.note(
+                    f"timed out after {entry.ctx.timeout:g}s: sending SIGTERM to the process group"
+                )
+                self._terminate(entry, now)
+            elif entry.ctx.cancel.is_set():
+                entry.stopped = OutcomeStatus.CANCELLED
+                entry.sink.note("cancelled: sending SIGTERM to the process group")
+                self._terminate(entry, now)
+        if entry.killed_at is None and entry.kill_at is not None and now >= entry.kill_at:
+            self._kill(entry, now)
+
+    def _terminate(self, entry: _Proc, now: float) -> None:
+        _signal_group(entry.pgid, signal.SIGTERM)
+        entry.kill_at = now + max(0.0, entry.ctx.grace)
+
+    def _kill(self, entry: _Proc, now: float) -> None:
+        entry.sink.note(f"still running {entry.ctx.grace:g}s after SIGTERM: sending SIGKILL")
+        _signal_group(entry.pgid, signal.SIGKILL)
+        entry.killed_at = now
+
+    def _wait_time(self, now: float) -> float | None:
+        waits: list[float] = []
+        for entry in self._procs.values():
+            if not entry.exited:
+                if entry.stopped is None:
+                    waits.append(CANCEL_POLL)
+                    if entry.deadline is not None:
+                        waits.append(entry.deadline - now)
+                if entry.pidfd is None:
+                    waits.append(CHILD_POLL)
+            if entry.kill_at is not None and entry.killed_at is None:
+                waits.append(entry.kill_at - now)
+            if entry.clearing:
+                waits.append(CHILD_POLL)
+            if entry.drain_until is not None:
+                waits.append(entry.drain_until - now)
+        return max(0.0, min(waits)) if waits else None
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+
+__all__ = ["ProcessLoop"]
