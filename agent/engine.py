@@ -243,7 +243,9 @@ class Engine:
             self.recover()
         deadline_idle = None if idle_timeout is None else time.monotonic() + idle_timeout
         carry: list[_Result] = []
+        loaded_at = -1.0
         while True:
+            woken = self._wake.is_set()
             self._wake.clear()
             # outcomes and the starts they enable share one transaction; the processes
             # are spawned only after it committed (state before side effect)
@@ -252,7 +254,10 @@ class Engine:
                 for result in carry:
                     self._record(result)
                 carry = []
-                self._load_active()
+                # the store is re-read on a wake-up, or twice a second while tasks stream by
+                if woken or time.monotonic() - loaded_at > 0.5 or not self._ctx:
+                    self._load_active()
+                    loaded_at = time.monotonic()
                 progressed = self._step_all() or recorded > 0
             self._flush_submits()
             if self._inflight == 0 and not self._any_delayed():
