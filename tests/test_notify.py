@@ -90,3 +90,10 @@ def test_routes_follow_the_workflow_notify_settings() -> None:
     ]
     assert routes_for("succeeded", notify, ("console", "slack")) == [("console", None)]
     assert routes_for("failed", notify, ("console",)) == [("console", None)]
+
+
+def test_a_notifier_without_a_route_gets_the_default_alerts() -> None:
+    """An enabled notifier with no route receives failures and approvals, not routine news."""
+    assert routes_for("failed", None, ("console", "slack")) == [("console", None), ("slack", None)]
+    assert routes_for("approval_requested", {}, ("console", "slack"))[1] == ("slack", None)
+    assert routes_for("succeeded", None, ("console", "slack")) == [("console", None)]

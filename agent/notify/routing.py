@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from agent.spec.models import NotifyRoute
 
 CONSOLE = "console"
+_DEFAULT_ON = frozenset(str(k) for k in NotifyRoute().on)
 
 
 def routes_for(
@@ -17,15 +18,18 @@ def routes_for(
     """(notifier, target) pairs for an event kind.
 
     The console notifier receives every event unless a ``console`` route narrows it;
-    other notifiers receive what their route's ``on`` lists, if they are enabled.
+    other notifiers receive what their route's ``on`` lists, if they are enabled. An
+    enabled notifier without a route gets the default alerts (failures, rollbacks,
+    approval requests) with no target: it sends them to its own default destination
+    (for Slack, ``SLACK_CHANNEL``).
     """
     out: list[tuple[str, str | None]] = []
     routes = dict(notify or {})
     for name in enabled:
         route = routes.get(name)
         if route is None:
-            if name == CONSOLE:
-                out.append((CONSOLE, None))
+            if name == CONSOLE or kind in _DEFAULT_ON:
+                out.append((name, None))
             continue
         if kind in route.on or (name == CONSOLE and not route.on):
             out.append((name, route.channel))
