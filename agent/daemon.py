@@ -45,6 +45,7 @@ class Agent:
             str(settings.state_path),
             str(settings.data_dir),
             max_parallel=settings.max_parallel,
+            must_exist=False,  # an unreachable repository at start is retried, not fatal
         )
         self.ws.engine.config.shutdown_grace = settings.shutdown_grace
         self.store = self.ws.store

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from agent.store.sqlite import SQLiteStore
 from tests.agentproc import PODIUM, AgentProcess, wait_until
@@ -242,11 +243,15 @@ def test_metrics_and_readiness(repo: GitRepo, tmp_path: Path) -> None:
         assert agent.stop() == 0
 
 
-def test_unreachable_repo_at_start_is_not_fatal(tmp_path: Path, data_dir: Path) -> None:
+@pytest.mark.parametrize("as_url", [True, False], ids=["file-url", "plain-path"])
+def test_unreachable_repo_at_start_is_not_fatal(
+    tmp_path: Path, data_dir: Path, as_url: bool
+) -> None:
     """The agent starts against a missing repository, stays up, reports not ready, recovers."""
     missing = tmp_path / "later.git"
     state = tmp_path / "state.db"
-    with AgentProcess(f"file://{missing}", state, "--interval", "0.2s") as agent:
+    repo = f"file://{missing}" if as_url else str(missing)
+    with AgentProcess(repo, state, "--interval", "0.2s") as agent:
         assert httpx.get(agent.url + "/healthz").status_code == 200
         assert httpx.get(agent.url + "/readyz").status_code == 503
         late = GitRepo(tmp_path / "late")

@@ -145,10 +145,11 @@ def open_workspace(
     data_dir: str | None,
     max_parallel: int = 32,
     notifiers: tuple[str, ...] = ("console",),
+    must_exist: bool = True,
 ) -> Workspace:
     ddir = data_dir_of(data_dir)
     store = open_store(state, str(ddir))
-    source = open_source(repo, ddir / "cache", branch, path)
+    source = open_source(repo, ddir / "cache", branch, path, must_exist=must_exist)
     secrets_dir = os.environ.get("PODIUM_SECRETS_DIR")
     engine = Engine(
         store,
