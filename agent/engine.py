@@ -968,7 +968,10 @@ class Engine:
         final = RunStatus.ROLLBACK_FAILED if ctx.rollback_failed else RunStatus.ROLLED_BACK
         ctx.rollback_queue = None
         self._set_run(ctx, final)
-        self._emit(str(final), ctx.name, ctx.wf, ctx.run.id, None, self._run_summary(ctx))
+        kind = str(final)
+        if ctx.run.trigger == "prune" and final is RunStatus.ROLLED_BACK:
+            kind = "pruned"  # removing tasks on purpose is no failure to alert on
+        self._emit(kind, ctx.name, ctx.wf, ctx.run.id, None, self._run_summary(ctx))
         return True
 
     def _record_rollback(self, ctx: _RunCtx, res: _Result, tail: str | None) -> None:

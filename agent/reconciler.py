@@ -232,10 +232,66 @@ class Reconciler:
             log.info("workflow_removed", workflow=name, tasks=list(tasks))
         for wp in the_plan.workflows:
             if wp.removed and forget:
-                self.store.forget_applied(wp.name, list(wp.removed))
+                wf = loaded.state.workflows[wp.name]
+                if wf.spec.prune and wp.active_run is None:
+                    self._prune(wp.name, wf.file, list(wp.removed), loaded)
+                    continue
+                if not wf.spec.prune:
+                    self.store.forget_applied(wp.name, list(wp.removed))
             if wp.startable:
                 started.append(self._start(loaded, wp))
         return started, superseded
+
+    def _prune(self, workflow: str, file: str, tasks: list[str], loaded: _Loaded) -> None:
+        """Roll back tasks removed from Git, as defined at the revision that applied them."""
+        by_revision: dict[str, list[dict[str, Any]]] = {}
+        for task in tasks:
+            row = self.store.applied_row(workflow, task)
+            if row is not None:
+                by_revision.setdefault(str(row["revision"]), []).append(row)
+        config = loaded.state.config
+        for revision, rows in sorted(by_revision.items()):
+            try:
+                snap = self.source.snapshot(revision)
+                old, _ = load_workflow(snap, file, load_config(snap)[0])
+            except (PodiumError, OSError):
+                old = None
+            names = [str(r["task"]) for r in rows]
+            if old is None or any(n not in fingerprint_workflow(old) for n in names):
+                self.store.forget_applied(workflow, names)
+                log.warning("prune_skipped", workflow=workflow, tasks=names, revision=revision)
+                continue
+            fps = fingerprint_workflow(old)
+            run_tasks = [
+                {
+                    "task": str(r["task"]),
+                    "fingerprint": str(r["fingerprint"]),
+                    "spec_hash": str(r["spec_hash"]),
+                    "inputs_hash": str(r["inputs_hash"]),
+                    "reason": "removed",
+                    "previous": None,
+                    "status": TaskStatus.SUCCEEDED,
+                }
+                for r in rows
+            ]
+            with self.store.tx():
+                run_id = self.store.create_run(
+                    workflow,
+                    revision,
+                    "prune",
+                    definition_of(old, fps, config.directory, config.operators),
+                    run_tasks,
+                )
+                self.store.set_run_status(run_id, RunStatus.RUNNING)
+                self.store.set_run_status(run_id, RunStatus.ROLLING_BACK)
+                self.store.emit(
+                    "pruning",
+                    workflow=workflow,
+                    run_id=run_id,
+                    data={"tasks": names, "revision": revision},
+                    routes=routes_for("pruning", None, self.notifiers),
+                )
+            log.info("prune_started", workflow=workflow, run_id=run_id, tasks=names)
 
     def _start(self, loaded: _Loaded, wp: WorkflowPlan) -> int:
         wf = loaded.state.workflows[wp.name]

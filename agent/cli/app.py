@@ -251,7 +251,12 @@ def reconcile(
             raise SourceError(result.fetch_error or "source has no revision")
         ids = sorted(before | set(result.started))
         runs = [ws.store.get_run(i) for i in ids]
-        failed = [r for r in runs if r.status in ("failed", "rolled_back", "rollback_failed")]
+        failed = [
+            r
+            for r in runs
+            if r.status in ("failed", "rollback_failed")
+            or (r.status == "rolled_back" and r.trigger != "prune")
+        ]
         if as_json:
             _emit_json(
                 {

@@ -312,6 +312,8 @@ class WorkflowBase(_Strict):
     notify: dict[str, NotifyRoute] | None = None
     forbid_self_approval: bool | None = None
     retry_failed: bool = False
+    prune: bool = False
+    """Run the rollback of tasks removed from Git (else they are only forgotten)."""
 
     @field_validator("params")
     @classmethod
