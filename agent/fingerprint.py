@@ -39,9 +39,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
+
+
 def _digest(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """sha256 of canonical JSON (one shared encoder: building one per call is costly)."""
+    return hashlib.sha256(_CANONICAL.encode(obj).encode()).hexdigest()
 
 
 _NO_INPUTS = _digest([])

@@ -7,8 +7,10 @@ cheap: the loaded desired state is cached per revision.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +47,20 @@ class PassResult:
     superseded: list[int] = field(default_factory=list)
     fetch_error: str | None = None
     duration: float = 0.0
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Loading a revision makes a great many short-lived, acyclic objects (YAML nodes,
+    models): the cyclic collector would rescan everything alive again and again for
+    nothing (a third of a cold plan), so it pauses; reference counting still frees them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _LastGood(Mapping[str, WorkflowDef]):
@@ -136,6 +152,10 @@ class Reconciler:
         """Desired state at ``revision`` (cached), with last-good fallback for bad files."""
         if revision in self._cache:
             return self._cache[revision]
+        with _no_cyclic_gc():
+            return self._load(revision)
+
+    def _load(self, revision: str) -> _Loaded:
         snapshot = self.source.snapshot(revision)
         last_good = self._last_good()
         state = load_snapshot(snapshot, last_good, self._last_good_config())

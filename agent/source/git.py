@@ -17,6 +17,7 @@ import posixpath
 import re
 import shutil
 import stat
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -144,10 +145,66 @@ class GitSnapshot:
         self._revision = revision
         self._root = root
         self._index: dict[str, git.Blob] | None = None
+        self._sizes: dict[str, int] = {}
+        self._contents: dict[str, bytes] = {}
 
     @property
     def revision(self) -> str:
         return self._revision
+
+    def prefetch(self, paths: list[str], max_bytes: int) -> None:
+        """Read many files in two git processes (sizes, then contents up to ``max_bytes``).
+
+        Loading a revision reads every workflow file: one batch is far cheaper than a
+        round trip per file. Files that cannot be read this way are read one by one later.
+        """
+        blobs = {p: self._blobs().get(_key(p)) for p in paths}
+        wanted = {p: b.hexsha for p, b in blobs.items() if b is not None}
+        if not wanted:
+            return
+        env = {**os.environ, **_git_env()}
+        try:
+            checked = (
+                subprocess.run(
+                    ["git", "cat-file", "--batch-check"],
+                    cwd=self._repo.git_dir,
+                    env=env,
+                    input="\n".join(wanted.values()).encode() + b"\n",
+                    capture_output=True,
+                    check=True,
+                    timeout=60,
+                )
+                .stdout.decode()
+                .splitlines()
+            )
+            sizes = {}
+            for line in checked:
+                sha, _, size = line.split()
+                sizes[sha] = int(size)
+            small = [sha for sha in dict.fromkeys(wanted.values()) if sizes[sha] <= max_bytes]
+            out = subprocess.run(
+                ["git", "cat-file", "--batch"],
+                cwd=self._repo.git_dir,
+                env=env,
+                input="\n".join(small).encode() + b"\n",
+                capture_output=True,
+                check=True,
+                timeout=60,
+            ).stdout
+        except (OSError, ValueError, KeyError, subprocess.SubprocessError):
+            return  # the one-by-one path still works and reports errors properly
+        contents: dict[str, bytes] = {}
+        pos = 0
+        while pos < len(out):
+            end = out.index(b"\n", pos)
+            sha, _, size = out[pos:end].decode().split()
+            start = end + 1
+            contents[sha] = out[start : start + int(size)]
+            pos = start + int(size) + 1
+        for path, sha in wanted.items():
+            self._sizes[_key(path)] = sizes[sha]
+            if sha in contents:
+                self._contents[_key(path)] = contents[sha]
 
     def files(self) -> list[str]:
         """Every regular file below the root, sorted."""
@@ -159,12 +216,18 @@ class GitSnapshot:
 
     def size(self, path: str) -> int:
         """The file's size in bytes."""
+        known = self._sizes.get(_key(path))
+        if known is not None:
+            return known
         blob = self._blob(path)
         with self._lock, self._errors(path):
             return int(blob.size)
 
     def read(self, path: str) -> bytes:
         """The file's content."""
+        known = self._contents.get(_key(path))
+        if known is not None:
+            return known
         blob = self._blob(path)
         with self._lock, self._errors(path):
             return bytes(blob.data_stream.read())

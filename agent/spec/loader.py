@@ -487,6 +487,9 @@ def load_snapshot(
     if problems and last_good_config is not None:
         config = last_good_config
     all_files = FileIndex(snapshot.files())
+    prefetch = getattr(snapshot, "prefetch", None)
+    if prefetch is not None:  # one batch read instead of a round trip per file
+        prefetch(workflow_files(all_files, config), MAX_FILE_BYTES)
     workflows: dict[str, WorkflowDef] = {}
     files: dict[str, str] = {}
     invalid: list[str] = []
