@@ -51,14 +51,17 @@ class PassResult:
 
 @contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
-    """Loading a revision makes a great many short-lived, acyclic objects (YAML nodes,
-    models): the cyclic collector would rescan everything alive again and again for
-    nothing (a third of a cold plan), so it pauses; reference counting still frees them."""
+    """Loading a revision makes a great many acyclic objects (YAML nodes, models): the
+    cyclic collector would rescan everything alive again and again for nothing (a third
+    of a cold plan), so it pauses; reference counting still frees the short-lived ones.
+    What survives (the loaded desired state, kept for as long as the revision is
+    current) is then frozen out of later collections rather than scanned by them."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if enabled:
             gc.enable()
 
