@@ -35,7 +35,7 @@ from agent.retry import compute_backoff, should_retry
 from agent.rundef import workflow_from
 from agent.runners.base import Outcome, OutcomeStatus, TaskContext
 from agent.runners.procloop import ProcessLoop
-from agent.runners.shell import SHELL
+from agent.runners.shell import command_argv
 from agent.source.base import Source
 from agent.spec.loader import WorkflowDef
 from agent.spec.models import OnFailure, SecretRef, TaskBase
@@ -289,7 +289,7 @@ class Engine:
         submits, self._submits = self._submits, []
         for kind, config, tctx, attempt_id, phase in submits:
             if self._loop is not None and attempt_id in self._inline:
-                argv = [SHELL, "-c", config]
+                argv = command_argv(config, tctx.env, tctx.cwd)
                 outcome = self._loop.spawn(attempt_id, argv, tctx)
                 if outcome is not None:
                     self._results.put(self._inline_result(attempt_id, outcome))

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import structlog
@@ -38,12 +40,114 @@ SETTLE = 0.5
 """Seconds to wait for a SIGKILLed group to disappear before giving up on it."""
 
 
+# Text with any of these needs a shell; so do words the shell treats itself.
+_SHELL_SYNTAX = frozenset("$`\\\"'|&;<>()[]{}*?~#=%!\n\t")
+# Words the shell handles itself (keywords, special and behaviour-changing builtins):
+# text starting with one of them always goes to the shell. ``true``/``false`` are not here:
+# the programs do exactly what the builtins do.
+_SHELL_WORDS = frozenset(
+    {
+        ".",
+        ":",
+        "[",
+        "alias",
+        "bg",
+        "break",
+        "case",
+        "cd",
+        "command",
+        "continue",
+        "do",
+        "done",
+        "echo",
+        "elif",
+        "else",
+        "esac",
+        "eval",
+        "exec",
+        "exit",
+        "export",
+        "fc",
+        "fg",
+        "fi",
+        "for",
+        "function",
+        "getopts",
+        "hash",
+        "if",
+        "in",
+        "jobs",
+        "kill",
+        "local",
+        "printf",
+        "pwd",
+        "read",
+        "readonly",
+        "return",
+        "select",
+        "set",
+        "shift",
+        "source",
+        "test",
+        "then",
+        "time",
+        "times",
+        "trap",
+        "type",
+        "ulimit",
+        "umask",
+        "unalias",
+        "unset",
+        "until",
+        "wait",
+        "while",
+    }
+)
+
+
+@lru_cache(maxsize=1024)
+def _which(word: str, path: str, cwd: str) -> str | None:
+    """The executable a command word names, if the kernel can exec it as it is (a binary
+    or a script with ``#!``; a script without one is the shell's to run)."""
+    if "/" in word:
+        full = os.path.join(cwd, word)
+        found = full if os.path.isfile(full) and os.access(full, os.X_OK) else None
+    else:
+        found = shutil.which(word, path=path)
+    if found is None:
+        return None
+    try:
+        with open(found, "rb") as program:
+            magic = program.read(4)
+    except OSError:
+        return None
+    return found if magic == b"\x7fELF" or magic.startswith(b"#!") else None
+
+
+def command_argv(command: str, env: Mapping[str, str], cwd: Path) -> list[str]:
+    """How to run a ``run:`` command: ``/bin/sh -c TEXT``, or, like make, the program itself
+    when the text is plain words naming an executable (no quoting, expansion, redirection,
+    operators, builtins) — the shell would do exactly that, one process later."""
+    words = command.split(" ")
+    if (
+        not command.strip()
+        or _SHELL_SYNTAX.intersection(command)
+        or words[0] in _SHELL_WORDS
+        or "" in words
+    ):
+        return [SHELL, "-c", command]
+    program = _which(words[0], env.get("PATH", os.defpath), str(cwd))
+    if program is None:
+        return [SHELL, "-c", command]  # the shell's own "not found" message and exit 127
+    return [program, *words[1:]]
+
+
 class ShellRunner:
     """Runs the task's shell text with ``/bin/sh -c``; parameters arrive only as env."""
 
     def run(self, config: str, ctx: TaskContext) -> Outcome:
         """Run one attempt of a ``run:`` task."""
-        return supervise([SHELL, "-c", config], ctx)
+        return supervise(command_argv(config, ctx.env, ctx.cwd), ctx)
 
 
 def supervise(
