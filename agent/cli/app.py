@@ -45,6 +45,7 @@ def cli(ctx: click.Context, log_format: str, log_level: str) -> None:
     Workflows live as YAML in Git; Podium runs exactly the tasks that are outstanding.
     """
     ctx.obj = {"log_format": log_format, "log_level": log_level}
+    _setup_logging(ctx)  # every command logs to stderr, in the chosen format
 
 
 def _store_opts(f: Any) -> Any:
