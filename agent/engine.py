@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from agent import secrets
-from agent.errors import ConfigError, PodiumError, SourceError
+from agent.errors import PodiumError, SourceError
 from agent.kinds import registry, runner_for
 from agent.notify.routing import routes_for
 from agent.planner import Applied
@@ -1225,15 +1225,4 @@ def _running(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
-def validate_secrets(names: Iterable[str], secrets_dir: Path | None) -> list[str]:
-    """Names of secrets that cannot be resolved (for a clear error before a run starts)."""
-    missing = []
-    for name in names:
-        try:
-            secrets.resolve(name, secrets_dir)
-        except ConfigError:
-            missing.append(name)
-    return missing
-
-
-__all__ = ["Engine", "EngineConfig", "validate_secrets"]
+__all__ = ["Engine", "EngineConfig"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Any
 
 import click
@@ -426,6 +425,3 @@ def skip(state: str | None, data_dir: str | None, run_id: int, task: str, by: st
 def fail(state: str | None, data_dir: str | None, run_id: int, task: str, by: str) -> None:
     """Mark an interrupted or waiting task failed (the run's on_failure applies)."""
     click.echo(_decisions(state, data_dir).fail(run_id, task, by).message)
-
-
-_ = time  # re-exported for commands that sleep in follow mode

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -77,6 +77,4 @@ def build_app(agent: AgentFace, extra_routes: Sequence[BaseRoute] = ()) -> Starl
     return Starlette(routes=routes)
 
 
-RouteFactory = Callable[[AgentFace], Sequence[BaseRoute]]
-
-__all__ = ["AgentFace", "RouteFactory", "build_app"]
+__all__ = ["AgentFace", "build_app"]

@@ -439,10 +439,6 @@ class SQLiteStore:
             error=error if error is not None else row["error"],
         )
 
-    def set_superseded_by(self, run_id: int, new_run: int) -> None:
-        with self.tx():
-            self._x("UPDATE runs SET superseded_by = ? WHERE id = ?", (new_run, run_id))
-
     def _task(self, row: sqlite3.Row) -> RunTaskRecord:
         return RunTaskRecord(
             run_id=row["run_id"],
