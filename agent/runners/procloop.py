@@ -1,11 +1,11 @@
-"""Shell attempts supervised from one thread: a selector over every running task.
+"""Supervising task processes: each attempt leads its own process group.
 
-The thread-per-attempt :func:`agent.runners.shell.supervise` is simple but pays a
-thread hand-off per task. :class:`ProcessLoop` keeps the same contract — a process
-group per attempt, output redacted into the attempt's log, timeouts and
-cancellation by TERM, grace, KILL, nothing left running in the group — while the
-engine's coordinator spawns and watches every shell task itself, like ``make``.
-Other task kinds keep running on worker threads.
+A timeout or cancellation stops everything a task started: SIGTERM to the group,
+``grace`` seconds, then SIGKILL; processes a task leaves behind are stopped the same
+way once its direct child has exited. :class:`ProcessLoop` watches any number of
+attempts from one thread with a selector over their output pipes and pidfds, so the
+engine's coordinator spawns and watches every shell task itself, like ``make``, and a
+runner on a worker thread uses the same loop for its single attempt.
 """
 
 from __future__ import annotations
@@ -16,23 +16,51 @@ import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
 
 from agent.runners.base import Outcome, OutcomeStatus, TaskContext
 from agent.runners.output import OutputSink
-from agent.runners.shell import (
-    CANCEL_POLL,
-    CHILD_POLL,
-    DRAIN,
-    READ_SIZE,
-    SETTLE,
-    _describe_exit,
-    _group_alive,
-    _pidfd_open,
-    _signal_group,
-    _spawn,
-)
+
+log = structlog.get_logger(__name__)
+
+READ_SIZE = 64 * 1024
+CANCEL_POLL = 0.1
+"""Seconds between looks at ``ctx.cancel`` while a process runs."""
+CHILD_POLL = 0.05
+"""Seconds between exit checks where no pidfd exists, and between group checks."""
+DRAIN = 0.2
+"""Seconds to keep reading a pipe held open by a process outside the task's group."""
+SETTLE = 0.5
+"""Seconds to wait for a SIGKILLed group to disappear before giving up on it."""
+
+
+_DEVNULL: list[int] = []
+
+
+def _devnull() -> int:
+    """One read-only /dev/null descriptor for every child's stdin (opened once)."""
+    if not _DEVNULL:
+        _DEVNULL.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+    return _DEVNULL[0]
+
+
+def _spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``argv`` as the leader of a new session, output merged into one pipe."""
+    return subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdin=_devnull(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        bufsize=0,
+        close_fds=True,
+        start_new_session=True,
+    )
 
 
 @dataclass
@@ -52,7 +80,6 @@ class _Proc:
     exited: bool = False
     clearing: bool = False
     drain_until: float | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 class ProcessLoop:
@@ -88,8 +115,9 @@ class ProcessLoop:
             proc = _spawn(argv, ctx.cwd, ctx.env)
         except (OSError, ValueError) as exc:
             error = f"cannot start {argv[0]} in {ctx.cwd}: {exc}"
-            sink.note(error)
-            sink.close()
+            with contextlib.suppress(OSError):  # the log may be what cannot be written
+                sink.note(error)
+                sink.close()
             return Outcome(OutcomeStatus.FAILED, error=error, output_tail=sink.tail())
         assert proc.stdout is not None
         pipe = proc.stdout.fileno()
@@ -110,6 +138,8 @@ class ProcessLoop:
         if pidfd is not None:
             self._selector.register(pidfd, selectors.EVENT_READ, entry)
         self._procs[key] = entry
+        if ctx.on_spawn is not None:
+            ctx.on_spawn(proc.pid)  # if it raises, close() stops the process
         return None
 
     def poll(self, timeout: float | None) -> list[tuple[Hashable, Outcome]]:
@@ -157,6 +187,7 @@ class ProcessLoop:
             if _group_alive(entry.pgid):
                 entry.clearing = True
                 if entry.kill_at is None:
+                    log.warning("task_left_processes", task=entry.ctx.task_id, pgid=entry.pgid)
                     entry.sink.note(
                         "the command exited but left processes running: sending SIGTERM"
                     )
@@ -167,7 +198,10 @@ class ProcessLoop:
             if entry.killed_at is None and entry.kill_at is not None and now >= entry.kill_at:
                 self._kill(entry, now)
             gone = not _group_alive(entry.pgid)
-            if gone or (entry.killed_at is not None and now >= entry.killed_at + SETTLE):
+            stuck = entry.killed_at is not None and now >= entry.killed_at + SETTLE
+            if stuck and not gone:
+                log.warning("task_group_survived_kill", task=entry.ctx.task_id, pgid=entry.pgid)
+            if gone or stuck:
                 entry.clearing = False
                 entry.drain_until = now + DRAIN
             else:
@@ -280,6 +314,67 @@ class ProcessLoop:
                 pass
         except (BlockingIOError, OSError):
             pass
+
+
+def _pidfd_open(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` exits, where the OS offers one."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        fd: int = pidfd_open(pid)
+    except OSError:
+        return None
+    return fd
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Signal a process group; one that is already gone is fine."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        log.warning("task_group_signal_refused", pgid=pgid, signal=sig.name)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies waiting for init do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _has_live_member(pgid)
+
+
+def _has_live_member(pgid: int) -> bool:
+    """Scan ``/proc`` for a non-zombie member of ``pgid``; without ``/proc``, assume one."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    return any(entry.isdigit() and _live_in_group(entry, pgid) for entry in entries)
+
+
+def _live_in_group(pid: str, pgid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return False
+    return len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z"
+
+
+def _describe_exit(code: int | None) -> str | None:
+    """``killed by SIGSEGV`` for a signal death; plain exit codes speak for themselves."""
+    if code is None or code >= 0:
+        return None
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
 
 
 __all__ = ["ProcessLoop"]
