@@ -14,13 +14,11 @@ import contextlib
 import heapq
 import os
 import queue
-import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +27,11 @@ import structlog
 from agent import secrets
 from agent.errors import PodiumError, SourceError
 from agent.kinds import registry, runner_for
+from agent.leftovers import kill_leftover, leftover_processes
 from agent.notify.routing import routes_for
 from agent.planner import Applied
 from agent.retry import compute_backoff, should_retry
+from agent.runctx import AttemptResult, RunContext
 from agent.rundef import workflow_from
 from agent.runners.base import Outcome, OutcomeStatus, TaskContext
 from agent.runners.procloop import ProcessLoop
@@ -70,50 +70,6 @@ class EngineConfig:
     """Supervise shell tasks from the coordinator thread (else: one worker thread each)."""
 
 
-@dataclass
-class _Result:
-    run_id: int
-    task: str
-    phase: str
-    attempt_id: int
-    outcome: Outcome
-
-
-@dataclass
-class _RunCtx:
-    run: RunRecord
-    wf: WorkflowDef
-    specs: dict[str, TaskBase]
-    status: dict[str, TaskStatus]
-    failures: dict[str, int]
-    fingerprints: dict[str, str]
-    hashes: dict[str, tuple[str, str]]
-    """task → (spec hash, inputs hash), for the applied record."""
-    dependants: dict[str, list[str]]
-    unmet: dict[str, int]
-    ready: deque[str] = field(default_factory=deque)
-    delayed: list[tuple[float, str]] = field(default_factory=list)
-    running: set[str] = field(default_factory=set)
-    waiting: set[str] = field(default_factory=set)
-    """Tasks in ``waiting_approval`` (kept in step by ``_note``)."""
-    completed: int = 0
-    """The highest ``completed_seq`` given in this run."""
-    failed: bool = False
-    rollback_queue: list[str] | None = None
-    rollback_failed: bool = False
-    checkout: Path | None = None
-    env_base: dict[str, str] = field(default_factory=dict)
-    author_email: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self.run.workflow
-
-    @property
-    def on_failure(self) -> OnFailure:
-        return self.wf.spec.on_failure
-
-
 class Engine:
     """Starts, resumes and finishes runs. Not thread-safe: one coordinator drives it."""
 
@@ -124,8 +80,8 @@ class Engine:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, config.max_parallel), thread_name_prefix="podium-task"
         )
-        self._results: queue.Queue[_Result] = queue.Queue()
-        self._ctx: dict[int, _RunCtx] = {}
+        self._results: queue.Queue[AttemptResult] = queue.Queue()
+        self._ctx: dict[int, RunContext] = {}
         self._cancels: dict[tuple[int, str], threading.Event] = {}
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -192,9 +148,9 @@ class Engine:
             recovered = False
             for attempt in self.store.running_attempts(run.id):
                 if leftovers is None:
-                    leftovers = _leftover_processes(self.config.data_dir)
+                    leftovers = leftover_processes(self.config.data_dir)
                 for pid in leftovers.get(attempt.id, []):
-                    _kill_leftover(pid, attempt.id, self.config.data_dir, self.config.grace)
+                    kill_leftover(pid, attempt.id, self.config.data_dir, self.config.grace)
                 recovered = True
                 self.store.finish_attempt(
                     attempt.id, "interrupted", error="agent stopped while the attempt ran"
@@ -242,7 +198,7 @@ class Engine:
         if not self._recovered:
             self.recover()
         deadline_idle = None if idle_timeout is None else time.monotonic() + idle_timeout
-        carry: list[_Result] = []
+        carry: list[AttemptResult] = []
         loaded_at = -1.0
         while True:
             woken = self._wake.is_set()
@@ -296,12 +252,12 @@ class Engine:
             else:
                 self._pool.submit(self._execute, kind, config, tctx, attempt_id, phase)
 
-    def _inline_result(self, key: Hashable, outcome: Outcome) -> _Result:
+    def _inline_result(self, key: Hashable, outcome: Outcome) -> AttemptResult:
         assert isinstance(key, int)
         run_id, task, phase = self._inline.pop(key)
-        return _Result(run_id, task, phase, key, outcome)
+        return AttemptResult(run_id, task, phase, key, outcome)
 
-    def _wait(self, timeout: float | None) -> list[_Result]:
+    def _wait(self, timeout: float | None) -> list[AttemptResult]:
         """Wait for outcomes (or a wake-up, or a timer); return them unrecorded."""
         if self._loop is not None:
             return self._wait_loop(timeout)
@@ -324,12 +280,12 @@ class Engine:
                 except queue.Empty:
                     return out
 
-    def _wait_loop(self, timeout: float | None) -> list[_Result]:
+    def _wait_loop(self, timeout: float | None) -> list[AttemptResult]:
         """:meth:`_wait` with shell attempts on the coordinator's own selector."""
         assert self._loop is not None
         end = None if timeout is None else time.monotonic() + timeout
         while True:
-            out: list[_Result] = []
+            out: list[AttemptResult] = []
             while True:
                 try:
                     out.append(self._results.get_nowait())
@@ -384,7 +340,7 @@ class Engine:
                 fresh.running = ctx.running  # attempts in flight still report here
             self._ctx[run_id] = fresh
 
-    def _make_ctx(self, run: RunRecord, wf: WorkflowDef | None = None) -> _RunCtx:
+    def _make_ctx(self, run: RunRecord, wf: WorkflowDef | None = None) -> RunContext:
         wf = wf if wf is not None else workflow_from(run.definition)
         tasks = self.store.run_tasks(run.id)
         specs = {t.id: t for t in wf.spec.tasks}  # type: ignore[attr-defined]
@@ -408,7 +364,7 @@ class Engine:
                     if status[need] not in SATISFIED:
                         count += 1
             unmet[name] = count
-        ctx = _RunCtx(
+        ctx = RunContext(
             run=run,
             wf=wf,
             specs=specs,
@@ -449,7 +405,7 @@ class Engine:
                 self._finish(ctx)
         return progressed
 
-    def _step(self, ctx: _RunCtx) -> bool:
+    def _step(self, ctx: RunContext) -> bool:
         progressed = False
         if ctx.run.status is RunStatus.PENDING:
             self._set_run(ctx, RunStatus.RUNNING)
@@ -483,7 +439,7 @@ class Engine:
             progressed |= self._settle(ctx)
         return progressed
 
-    def _settle(self, ctx: _RunCtx) -> bool:
+    def _settle(self, ctx: RunContext) -> bool:
         """Nothing can start now: the run is finished, or waits for a human."""
         statuses = set(ctx.status.values())
         if TaskStatus.WAITING_APPROVAL in statuses:
@@ -508,7 +464,7 @@ class Engine:
         self._emit(str(final), ctx.name, ctx.wf, ctx.run.id, None, self._run_summary(ctx))
         return True
 
-    def _gate(self, ctx: _RunCtx, name: str) -> bool:
+    def _gate(self, ctx: RunContext, name: str) -> bool:
         """Approval gate: True when the task must wait (or was refused) instead of starting."""
         spec = ctx.specs[name]
         if spec.approval is None:
@@ -560,7 +516,7 @@ class Engine:
         log.info("approval_requested", run_id=ctx.run.id, workflow=ctx.name, task=name)
         return True
 
-    def _author(self, ctx: _RunCtx) -> str | None:
+    def _author(self, ctx: RunContext) -> str | None:
         if ctx.author_email is not None or self.source is None:
             return ctx.author_email
         paths = [ctx.wf.file, *[p for d in ctx.wf.inputs.values() for p in d]]
@@ -571,7 +527,7 @@ class Engine:
         ctx.author_email = commit.author_email if commit else ""
         return ctx.author_email
 
-    def _check_approvals(self, ctx: _RunCtx) -> bool:
+    def _check_approvals(self, ctx: RunContext) -> bool:
         """Pick up decisions and expire requests for tasks waiting on approval."""
         progressed = False
         now = time.time()
@@ -629,7 +585,7 @@ class Engine:
             progressed = True
         return progressed
 
-    def _promote_delayed(self, ctx: _RunCtx) -> None:
+    def _promote_delayed(self, ctx: RunContext) -> None:
         now = time.time()
         while ctx.delayed and ctx.delayed[0][0] <= now:
             _, name = heapq.heappop(ctx.delayed)
@@ -637,7 +593,7 @@ class Engine:
 
     # -- starting and finishing attempts -------------------------------------------
 
-    def _prepare(self, ctx: _RunCtx) -> Path:
+    def _prepare(self, ctx: RunContext) -> Path:
         if ctx.checkout is not None:
             return ctx.checkout
         if self.source is None:
@@ -659,7 +615,7 @@ class Engine:
         ctx.env_base.update(ctx.wf.spec.params)
         return ctx.checkout
 
-    def _task_env(self, ctx: _RunCtx, spec: TaskBase) -> dict[str, str]:
+    def _task_env(self, ctx: RunContext, spec: TaskBase) -> dict[str, str]:
         env = dict(ctx.env_base)
         for key, value in spec.env.items():
             if isinstance(value, SecretRef):
@@ -669,7 +625,7 @@ class Engine:
         env["PODIUM_TASK"] = spec.id
         return env
 
-    def _start(self, ctx: _RunCtx, name: str, phase: str = "run") -> None:
+    def _start(self, ctx: RunContext, name: str, phase: str = "run") -> None:
         spec = ctx.specs[name]
         run_id = ctx.run.id
         log_tmpl = str(
@@ -686,7 +642,7 @@ class Engine:
                 if phase == "run":
                     self._set_task(ctx, name, TaskStatus.RUNNING, attempts=attempt.number)
             self._results.put(
-                _Result(
+                AttemptResult(
                     run_id, name, phase, attempt.id, Outcome(OutcomeStatus.FAILED, error=message)
                 )
             )
@@ -749,11 +705,11 @@ class Engine:
             except Exception as exc:  # a runner bug must not kill the coordinator
                 log.exception("runner_crashed", kind=kind)
                 outcome = Outcome(OutcomeStatus.FAILED, error=f"runner error: {exc}")
-        self._results.put(_Result(tctx.run_id, tctx.task_id, phase, attempt_id, outcome))
+        self._results.put(AttemptResult(tctx.run_id, tctx.task_id, phase, attempt_id, outcome))
         if self._loop is not None:
             self._loop.wake()
 
-    def _record(self, res: _Result) -> None:
+    def _record(self, res: AttemptResult) -> None:
         self._inflight -= 1
         self._cancels.pop((res.run_id, res.task), None)
         ctx = self._ctx[res.run_id]
@@ -778,7 +734,7 @@ class Engine:
                     ctx,
                     name,
                     TaskStatus.SUCCEEDED,
-                    completed_seq=_next_seq(ctx),
+                    completed_seq=ctx.next_seq(),
                     finished_at=time.time(),
                 )
                 self.store.set_applied(
@@ -848,20 +804,20 @@ class Engine:
             )
         self._hook("task_failed", ctx, name, out)
 
-    def _release_dependants(self, ctx: _RunCtx, name: str) -> None:
+    def _release_dependants(self, ctx: RunContext, name: str) -> None:
         """``name`` is satisfied: dependants whose needs are now all met become ready."""
         for dep in ctx.dependants.get(name, []):
             ctx.unmet[dep] -= 1
             if ctx.unmet[dep] == 0 and ctx.status[dep] is TaskStatus.PENDING:
                 ctx.ready.append(dep)
 
-    def _sync_task(self, ctx: _RunCtx, name: str) -> bool:
+    def _sync_task(self, ctx: RunContext, name: str) -> bool:
         """Adopt a status an operator decision (skip, fail) wrote to the store since the run
         was loaded; True when there was one. Cheap enough to call before each start."""
         stored = self.store.get_run_task(ctx.run.id, name).status
         if stored is ctx.status[name]:
             return False
-        _note(ctx, name, stored)
+        ctx.note(name, stored)
         if stored in SATISFIED:
             self._release_dependants(ctx, name)
         elif stored in TASK_FAILED:
@@ -869,7 +825,7 @@ class Engine:
         log.info("task_decided_elsewhere", run_id=ctx.run.id, task=name, status=str(stored))
         return True
 
-    def _record_shutdown(self, ctx: _RunCtx, res: _Result, tail: str | None) -> None:
+    def _record_shutdown(self, ctx: RunContext, res: AttemptResult, tail: str | None) -> None:
         name = res.task
         with self.store.tx():
             self.store.finish_attempt(
@@ -892,7 +848,7 @@ class Engine:
 
     def _task_failed_final(
         self,
-        ctx: _RunCtx,
+        ctx: RunContext,
         name: str,
         error: str,
         status: TaskStatus = TaskStatus.FAILED,
@@ -914,7 +870,7 @@ class Engine:
 
     # -- failure handling and rollback ---------------------------------------------
 
-    def _cancel_unstarted(self, ctx: _RunCtx) -> None:
+    def _cancel_unstarted(self, ctx: RunContext) -> None:
         for name, st in ctx.status.items():
             if st in (TaskStatus.PENDING, TaskStatus.WAITING_APPROVAL, TaskStatus.INTERRUPTED):
                 if self._sync_task(ctx, name) and ctx.status[name] in TASK_TERMINAL:
@@ -928,7 +884,7 @@ class Engine:
         ctx.ready.clear()
         ctx.delayed.clear()
 
-    def _after_failure(self, ctx: _RunCtx) -> None:
+    def _after_failure(self, ctx: RunContext) -> None:
         self._cancel_unstarted(ctx)
         if ctx.on_failure is OnFailure.ROLLBACK:
             with self.store.tx():
@@ -950,7 +906,7 @@ class Engine:
         todo.sort(key=lambda t: t.completed_seq or 0, reverse=True)
         return [t.task for t in todo]
 
-    def _step_rollback(self, ctx: _RunCtx) -> bool:
+    def _step_rollback(self, ctx: RunContext) -> bool:
         assert ctx.rollback_queue is not None
         if ctx.running or self._stopping.is_set():
             return False  # stopping: the run stays rolling_back and resumes at the next start
@@ -974,7 +930,7 @@ class Engine:
         self._emit(kind, ctx.name, ctx.wf, ctx.run.id, None, self._run_summary(ctx))
         return True
 
-    def _record_rollback(self, ctx: _RunCtx, res: _Result, tail: str | None) -> None:
+    def _record_rollback(self, ctx: RunContext, res: AttemptResult, tail: str | None) -> None:
         out = res.outcome
         if out.status is OutcomeStatus.CANCELLED and self._stopping.is_set():
             # not a failed rollback: the run stays rolling_back and resumes at the next start
@@ -1003,7 +959,12 @@ class Engine:
             self._rolled_back(ctx, res.task, ok=out.ok, error=error, tail=tail)
 
     def _rolled_back(
-        self, ctx: _RunCtx, name: str, ok: bool, error: str | None = None, tail: str | None = None
+        self,
+        ctx: RunContext,
+        name: str,
+        ok: bool,
+        error: str | None = None,
+        tail: str | None = None,
     ) -> None:
         rt = self.store.get_run_task(ctx.run.id, name)
         with self.store.tx():
@@ -1037,7 +998,7 @@ class Engine:
             for result in self._wait_any(0.1):
                 self._record(result)
 
-    def _wait_any(self, timeout: float) -> list[_Result]:
+    def _wait_any(self, timeout: float) -> list[AttemptResult]:
         """Outcomes within ``timeout``, whatever the stop and wake flags say."""
         if self._loop is not None:
             out = [self._inline_result(k, o) for k, o in self._loop.poll(timeout)]
@@ -1064,7 +1025,7 @@ class Engine:
             return None
         return max(0.0, soonest - time.time())
 
-    def _finish(self, ctx: _RunCtx) -> None:
+    def _finish(self, ctx: RunContext) -> None:
         self._ctx.pop(ctx.run.id, None)
         self._remove_checkout(ctx.run.id)
         log.info(
@@ -1097,15 +1058,15 @@ class Engine:
             if number.isdigit() and int(number) not in active:
                 self._remove_checkout(int(number))
 
-    def _set_run(self, ctx: _RunCtx, status: RunStatus) -> bool:
+    def _set_run(self, ctx: RunContext, status: RunStatus) -> bool:
         if ctx.run.status is status:
             return False
         ctx.run = self.store.set_run_status(ctx.run.id, status, run=ctx.run)
         return True
 
-    def _set_task(self, ctx: _RunCtx, name: str, status: TaskStatus, **fields: Any) -> None:
+    def _set_task(self, ctx: RunContext, name: str, status: TaskStatus, **fields: Any) -> None:
         self.store.set_task_status(ctx.run.id, name, status, current=ctx.status[name], **fields)
-        _note(ctx, name, status)
+        ctx.note(name, status)
 
     def _emit(
         self,
@@ -1119,7 +1080,7 @@ class Engine:
         routes = routes_for(kind, wf.spec.notify, self.config.notifiers)
         self.store.emit(kind, workflow=workflow, run_id=run_id, task=task, data=data, routes=routes)
 
-    def _run_summary(self, ctx: _RunCtx) -> dict[str, Any]:
+    def _run_summary(self, ctx: RunContext) -> dict[str, Any]:
         run = ctx.run
         return {
             "revision": run.revision,
@@ -1128,7 +1089,7 @@ class Engine:
             "duration": (time.time() - run.started_at) if run.started_at else 0.0,
         }
 
-    def _hook(self, name: str, ctx: _RunCtx, task: str, outcome: Outcome) -> None:
+    def _hook(self, name: str, ctx: RunContext, task: str, outcome: Outcome) -> None:
         for hook in self.hooks:
             try:
                 hook(
@@ -1143,86 +1104,6 @@ class Engine:
                 )
             except Exception:  # hooks never break a run
                 log.exception("hook_failed", hook=name)
-
-
-def _note(ctx: _RunCtx, name: str, status: TaskStatus) -> None:
-    """Record a task's status in the run context (and its waiting set)."""
-    ctx.status[name] = status
-    if status is TaskStatus.WAITING_APPROVAL:
-        ctx.waiting.add(name)
-    else:
-        ctx.waiting.discard(name)
-
-
-def _next_seq(ctx: _RunCtx) -> int:
-    ctx.completed += 1
-    return ctx.completed
-
-
-def _leftover_processes(data_dir: Path) -> dict[int, list[int]]:
-    """Process-group leaders a dead agent of this data dir left, by attempt id.
-
-    Attempts carry ``PODIUM_ATTEMPT_ID`` and ``PODIUM_DATA_DIR`` in their environment,
-    so they are found in /proc without the agent having to write each pid down.
-    """
-    found: dict[int, list[int]] = {}
-    marker = b"PODIUM_ATTEMPT_ID="
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        try:
-            raw = (entry / "environ").read_bytes()
-            if marker not in raw or os.getpgid(pid) != pid:
-                continue
-        except (OSError, ProcessLookupError):
-            continue
-        env = dict(e.decode(errors="replace").partition("=")[::2] for e in raw.split(b"\0"))
-        if _same_path(env.get("PODIUM_DATA_DIR"), data_dir):
-            with contextlib.suppress(ValueError):
-                found.setdefault(int(env.get("PODIUM_ATTEMPT_ID", "")), []).append(pid)
-    return found
-
-
-def _kill_leftover(pid: int | None, attempt_id: int, data_dir: Path, grace: float) -> None:
-    """Kill a process group a dead agent left behind, if it really is that attempt's.
-
-    SIGTERM, up to ``grace`` seconds for the group's leader to end, then SIGKILL for
-    whatever is left of the group.
-    """
-    if not pid:
-        return
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return
-    env = dict(entry.decode(errors="replace").partition("=")[::2] for entry in environ.split(b"\0"))
-    # attempt ids are per state store: the data dir tells two agents' attempts apart
-    if env.get("PODIUM_ATTEMPT_ID") != str(attempt_id) or not _same_path(
-        env.get("PODIUM_DATA_DIR"), data_dir
-    ):
-        return
-    log.info("leftover_process_killed", pid=pid, attempt_id=attempt_id)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    end = time.monotonic() + grace
-    while _running(pid) and time.monotonic() < end:
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _same_path(value: str | None, path: Path) -> bool:
-    return value is not None and Path(value).resolve() == path.resolve()
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 __all__ = ["Engine", "EngineConfig"]
