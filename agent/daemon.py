@@ -25,7 +25,6 @@ from agent.integration import Integration, IntegrationContext, load_integrations
 from agent.metrics import Metrics
 from agent.notify.base import Notifier, drain
 from agent.notify.console import ConsoleNotifier
-from agent.planner import due_slot
 from agent.settings import AgentSettings
 
 log = structlog.get_logger("podium.agent")
@@ -109,8 +108,8 @@ class Agent:
         return plan_text(the_plan, self.ws.source.display)
 
     def _repo_config(self) -> Any:
-        loaded = next(iter(self.ws.reconciler._cache.values()), None)
-        return loaded.state.config if loaded is not None else None
+        state = self.ws.reconciler.current
+        return state.config if state is not None else None
 
     def _outstanding(self) -> int:
         return self._last_outstanding
@@ -175,20 +174,8 @@ class Agent:
 
     def _check_schedules(self) -> None:
         try:
-            rows = self.store.workflow_rows()
-            cached = self.ws.reconciler._cache
-            loaded = next(iter(cached.values()), None)
-            if loaded is None:
-                return
-            now = time.time()
-            for name, wf in loaded.state.workflows.items():
-                if not wf.spec.schedule or name not in rows:
-                    continue
-                row = rows[name]
-                after = max(row["last_slot"] or row["first_seen"], row["first_seen"])
-                if due_slot(wf.spec.schedule, now, after) is not None:
-                    self.request_reconcile("schedule")
-                    return
+            if self.ws.reconciler.schedule_due():
+                self.request_reconcile("schedule")
         except PodiumError as exc:
             log.warning("schedule_check_failed", error=str(exc))
 

@@ -449,19 +449,33 @@ class Reconciler:
         last_rev, last_version, _plan = self._last
         if rev != last_rev or self.store.version != last_version or rev not in self._cache:
             return False
-        rows = None
+        return not self.schedule_due()
+
+    @property
+    def current(self) -> DesiredState | None:
+        """The desired state loaded last (None before the first load)."""
+        loaded = next(iter(self._cache.values()), None)
+        return loaded.state if loaded is not None else None
+
+    def schedule_due(self) -> bool:
+        """Whether a ``schedule:`` workflow of the current desired state has a slot due
+        (or was never recorded), without loading or planning anything."""
+        state = self.current
+        if state is None:
+            return False
+        rows: dict[str, dict[str, Any]] | None = None
         now = self.clock()
-        for name, wf in self._cache[rev].state.workflows.items():
+        for name, wf in state.workflows.items():
             if not wf.spec.schedule:
                 continue
             rows = rows if rows is not None else self.store.workflow_rows()
             row = rows.get(name)
             if row is None:
-                return False
+                return True
             after = max(row["last_slot"] or row["first_seen"], row["first_seen"])
             if due_slot(wf.spec.schedule, now, after) is not None:
-                return False
-        return True
+                return True
+        return False
 
 
 __all__ = ["PassResult", "Reconciler"]

@@ -6,6 +6,7 @@ import codecs
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -251,6 +252,7 @@ def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
                 orphan_problems.extend(row["problems"])
     out = []
     failures = store.failures_all()
+    applied_revisions = _applied_revisions(store)
     for name, wf in sorted(store.workflow_rows().items()):
         last = store.last_run(name)
         outstanding = 0
@@ -283,7 +285,7 @@ def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
                 "file": wf["file"],
                 "ready": ready,
                 "reason": reason,
-                "applied_revision": _applied_revision(store, name),
+                "applied_revision": applied_revisions.get(name),
                 "last_run": None
                 if last is None
                 else {
@@ -312,9 +314,12 @@ def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
     return out
 
 
-def _applied_revision(store: SQLiteStore, workflow: str) -> str | None:
-    revs = [a.revision for (w, _t), a in store.applied_all().items() if w == workflow]
-    return max(revs, key=revs.count) if revs else None
+def _applied_revisions(store: SQLiteStore) -> dict[str, str]:
+    """Per workflow, the revision most of its applied tasks come from (one read)."""
+    counts: dict[str, Counter[str]] = {}
+    for (workflow, _task), applied in store.applied_all().items():
+        counts.setdefault(workflow, Counter())[applied.revision] += 1
+    return {w: c.most_common(1)[0][0] for w, c in counts.items()}
 
 
 def print_status(rows: list[dict[str, Any]]) -> None:
