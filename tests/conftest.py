@@ -15,6 +15,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "SLACK_SIGNING_SECRET",
         "SLACK_APP_TOKEN",
         "SLACK_API_URL",
+        "SLACK_CHANNEL",
         "SLACK_CLIENT_ID",
         "SLACK_CLIENT_SECRET",
         "HTTP_PROXY",

@@ -990,26 +990,6 @@ class World:
         self.store.close()
 
 
-def scoped_env(monkeypatch: Any) -> None:
-    """No Slack settings, OAuth mode or proxies from the machine (bolt and slack_sdk read them)."""
-    for name in (
-        "SLACK_BOT_TOKEN",
-        "SLACK_SIGNING_SECRET",
-        "SLACK_APP_TOKEN",
-        "SLACK_API_URL",
-        "SLACK_CLIENT_ID",
-        "SLACK_CLIENT_SECRET",
-        "SLACK_CHANNEL",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 __all__ = [
     "APP_TOKEN",
     "BOT_TOKEN",
@@ -1022,7 +1002,6 @@ __all__ = [
     "block_actions",
     "buttons",
     "post_signed",
-    "scoped_env",
     "sign",
     "slash_command",
     "slash_fields",

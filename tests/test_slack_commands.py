@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from integrations.slack.commands import Parsed, UsageError, parse
-from tests.slack_fake import FakeSlack, World, post_signed, scoped_env, slash_command, text_of
+from tests.slack_fake import FakeSlack, World, post_signed, slash_command, text_of
 
 PODIUM_YAML = """\
 operators: ["@sre", boss@example.com]
@@ -70,7 +70,6 @@ class Podium:
 
 @pytest.fixture
 def podium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Podium]:
-    scoped_env(monkeypatch)
     with FakeSlack() as fake:
         fake.add_user(OPS, "ops", "ops@example.com")
         fake.add_user(BOSS, "boss", "boss@example.com")

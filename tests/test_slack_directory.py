@@ -12,7 +12,7 @@ from agent.spec.models import DirectorySpec
 from integrations.slack.api import SlackApi, web_client
 from integrations.slack.config import SlackConfig
 from integrations.slack.directory import SlackDirectory, SlackPeople
-from tests.slack_fake import BOT_TOKEN, FakeSlack, scoped_env
+from tests.slack_fake import BOT_TOKEN, FakeSlack
 
 
 class Clock:
@@ -25,7 +25,6 @@ class Clock:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    scoped_env(monkeypatch)
     with FakeSlack() as slack:
         slack.add_user("U0LEAD", "lead", "Lead@Example.com")
         slack.add_user("U0NOMAIL", "nomail", None)

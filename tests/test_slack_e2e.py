@@ -20,7 +20,6 @@ from tests.slack_fake import (
     block_actions,
     buttons,
     post_signed,
-    scoped_env,
     text_of,
     view_submission,
 )
@@ -55,7 +54,6 @@ SECRET_VALUE = "tok-3xampl3-s3cr3t-value"
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    scoped_env(monkeypatch)
     with FakeSlack() as slack:
         slack.add_user(LEAD, "lead", "lead@example.com")
         slack.add_user(ADA, "ada", "ada@example.com")  # the commit author (tests.gitrepo)

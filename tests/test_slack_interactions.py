@@ -17,7 +17,6 @@ from tests.slack_fake import (
     block_actions,
     buttons,
     post_signed,
-    scoped_env,
     sign,
     text_of,
     view_submission,
@@ -50,7 +49,6 @@ LEAD, ADA, BOB = "U0LEAD", "U0ADA", "U0BOB"
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    scoped_env(monkeypatch)
     with FakeSlack() as slack:
         slack.add_user(LEAD, "lead", "lead@example.com")
         slack.add_user(ADA, "ada", "ada@example.com")  # authored the commit

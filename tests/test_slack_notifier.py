@@ -18,7 +18,7 @@ from agent.store.records import OutboxItem
 from integrations.slack.api import SlackError
 from integrations.slack.notifier import MAX_PERMANENT_ATTEMPTS
 from tests.agentproc import wait_until
-from tests.slack_fake import Call, FakeSlack, World, scoped_env, text_of
+from tests.slack_fake import Call, FakeSlack, World, text_of
 
 ON = "[started, succeeded, failed, task_failed, rolled_back, rollback_failed, waiting_decision,"
 ON += " validation_failed, source_unreachable, source_recovered, approval_requested]"
@@ -40,7 +40,6 @@ QUICK = (
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    scoped_env(monkeypatch)
     with FakeSlack() as slack:
         slack.add_usergroup("S0SRE", "sre", [])
         yield slack

@@ -17,14 +17,13 @@ from agent.errors import ConfigError
 from agent.integration import IntegrationContext, load_integrations
 from agent.store.sqlite import SQLiteStore
 from integrations.slack.config import SlackConfig
-from tests.slack_fake import BOT_TOKEN, FakeSlack, World, scoped_env
+from tests.slack_fake import BOT_TOKEN, FakeSlack, World
 
 MANIFEST = Path(slack.__file__).parent / "manifest.yaml"
 
 
 @pytest.fixture
 def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[IntegrationContext]:
-    scoped_env(monkeypatch)
     store = SQLiteStore(tmp_path / "state.db")
     yield IntegrationContext(
         store=store,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,40 +12,19 @@ from structlog.testing import capture_logs
 from agent.errors import SourceError
 from agent.source import GitSource
 from agent.source.git import mask_url
+from tests.gitrepo import GitRepo, git
 
 WORKFLOW = "workflows/deploy.yaml"
 
 
-def git(*args: str, cwd: Path | None = None) -> str:
-    """Run a real git command and return its stripped output."""
-    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
-    return done.stdout.strip()
+class Upstream(GitRepo):
+    """A :class:`GitRepo` whose commits stay local until pushed (plain, forced, to a branch)."""
 
-
-class Upstream:
-    """A bare repository standing in for the remote, and a work tree that pushes to it."""
-
-    def __init__(self, root: Path, branch: str = "main") -> None:
-        self.branch = branch
-        self.bare = root / "remote.git"
-        self.work = root / "work"
-        git("init", "-q", "--bare", "-b", branch, str(self.bare))
-        git("init", "-q", "-b", branch, str(self.work))
-        git("remote", "add", "origin", str(self.bare), cwd=self.work)
-
-    def commit(self, files: dict[str, str | None], message: str = "change", **env: str) -> str:
+    def commit(  # type: ignore[override]
+        self, files: dict[str, str | None], message: str = "change", **env: str
+    ) -> str:
         """Write (or delete, for ``None``) files, commit them all, return the new sha."""
-        for name, text in files.items():
-            path = self.work / name
-            if text is None:
-                path.unlink()
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-        git("add", "-A", cwd=self.work)
-        author = [f"--author={env['author']}"] if "author" in env else []
-        git("commit", "-q", "-m", message, *author, cwd=self.work)
-        return git("rev-parse", "HEAD", cwd=self.work)
+        return super().commit(files, message, author=env.get("author"), push=False)
 
     def push(self, *, force: bool = False, branch: str | None = None) -> None:
         """Push a branch (the default one unless named) to the bare remote."""
