@@ -71,8 +71,9 @@ class Decisions:
         return DecisionError(reason)
 
     def _changed(self) -> None:
-        self.store.put("replan_requested", "1")
-        self.store.put("decisions_version", str(time.time_ns()))
+        with self.store.tx():
+            self.store.put("replan_requested", "1")
+            self.store.put("decisions_version", str(time.time_ns()))
         if self.on_change is not None:
             self.on_change()
 

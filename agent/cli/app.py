@@ -251,12 +251,7 @@ def reconcile(
             raise SourceError(result.fetch_error or "source has no revision")
         ids = sorted(before | set(result.started))
         runs = [ws.store.get_run(i) for i in ids]
-        failed = [
-            r
-            for r in runs
-            if r.status in ("failed", "rollback_failed")
-            or (r.status == "rolled_back" and r.trigger != "prune")
-        ]
+        failed = [r for r in runs if r.is_failure]
         if as_json:
             _emit_json(
                 {

@@ -25,6 +25,13 @@ class RunRecord:
     superseded_by: int | None = None
 
     @property
+    def is_failure(self) -> bool:
+        """The run failed (a prune run, which rolls back on purpose, did not)."""
+        if self.status is RunStatus.ROLLED_BACK:
+            return self.trigger != "prune"
+        return self.status in (RunStatus.FAILED, RunStatus.ROLLBACK_FAILED)
+
+    @property
     def duration(self) -> float | None:
         if self.started_at is None:
             return None
