@@ -159,7 +159,7 @@ class Engine:
                 if attempt.phase == "rollback" or rt.status is not TaskStatus.RUNNING:
                     continue
                 wf = workflow_from(run.definition)
-                spec = next(t for t in wf.spec.tasks if t.id == attempt.task)  # type: ignore[attr-defined]
+                spec = next(t for t in wf.spec.tasks if t.id == attempt.task)
                 with self.store.tx():
                     if spec.idempotent:
                         self.store.set_task_status(run.id, attempt.task, TaskStatus.PENDING)
@@ -343,7 +343,7 @@ class Engine:
     def _make_ctx(self, run: RunRecord, wf: WorkflowDef | None = None) -> RunContext:
         wf = wf if wf is not None else workflow_from(run.definition)
         tasks = self.store.run_tasks(run.id)
-        specs = {t.id: t for t in wf.spec.tasks}  # type: ignore[attr-defined]
+        specs = {t.id: t for t in wf.spec.tasks}
         status = {name: rt.status for name, rt in tasks.items()}
         failures = {
             name: sum(

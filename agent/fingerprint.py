@@ -88,7 +88,7 @@ def topological(tasks: list[TaskBase]) -> list[TaskBase]:
 
 def fingerprint_workflow(wf: WorkflowDef) -> dict[str, TaskFingerprint]:
     """Fingerprints of every task of a validated workflow."""
-    tasks: list[TaskBase] = list(wf.spec.tasks)  # type: ignore[attr-defined]
+    tasks: list[TaskBase] = list(wf.spec.tasks)
     params = wf.spec.params
     out: dict[str, TaskFingerprint] = {}
     for task in topological(tasks):

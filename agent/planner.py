@@ -170,7 +170,7 @@ def plan_workflow(
     up_to_date: list[str] = []
     blocked: Failure | None = None
     blocked_task: str | None = None
-    for task in wf.spec.tasks:  # type: ignore[attr-defined]
+    for task in wf.spec.tasks:
         fp = fps[task.id]
         applied = executed.applied.get((name, task.id))
         reason = _reason(fp, applied)

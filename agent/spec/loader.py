@@ -312,7 +312,7 @@ def _resolve_inputs(
 ) -> tuple[dict[str, dict[str, str]], list[Problem]]:
     problems: list[Problem] = []
     resolved: dict[str, dict[str, str]] = {}
-    for index, task in enumerate(spec.tasks):  # type: ignore[attr-defined]
+    for index, task in enumerate(spec.tasks):
         matched, task_problems = _path_problems(
             file, index, task.id, list(enumerate(task.inputs)), task.workdir, lines, all_files
         )
@@ -449,7 +449,7 @@ def load_workflow(
     problems += input_problems
     if problems:
         return None, _dedupe(problems)
-    task_lines = {t.id: parsed.lines.line(("tasks", i)) for i, t in enumerate(spec.tasks)}  # type: ignore[attr-defined]
+    task_lines = {t.id: parsed.lines.line(("tasks", i)) for i, t in enumerate(spec.tasks)}
     spec = _apply_defaults(spec, config)
     return WorkflowDef(spec, path, snapshot.revision, task_lines, inputs), []
 

@@ -314,6 +314,8 @@ class WorkflowBase(_Strict):
     retry_failed: bool = False
     prune: bool = False
     """Run the rollback of tasks removed from Git (else they are only forgotten)."""
+    tasks: list[TaskBase] = Field(min_length=1)
+    """Typed here for readers; :func:`workflow_model` narrows it to the registry's task model."""
 
     @field_validator("params")
     @classmethod
@@ -322,12 +324,6 @@ class WorkflowBase(_Strict):
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise ValueError(f"parameter name {name!r} is not a valid environment name")
         return value
-
-
-class Workflow(WorkflowBase):
-    """A validated workflow (tasks typed as :class:`TaskBase`)."""
-
-    tasks: list[TaskBase] = Field(min_length=1)
 
 
 @cache
@@ -353,7 +349,6 @@ __all__ = [
     "RetryPolicy",
     "SecretRef",
     "TaskBase",
-    "Workflow",
     "WorkflowBase",
     "WorkflowDefaults",
     "task_model",
