@@ -79,7 +79,7 @@ def test_reopening_keeps_data_and_does_not_migrate_again(
     first.close()
     # Were a migration to run again, this statement would fail the open.
     monkeypatch.setattr(
-        "agent.store.sqlite.MIGRATIONS", ("CREATE TABLE runs (boom INTEGER)",) * SCHEMA_VERSION
+        "agent.store.connection.MIGRATIONS", ("CREATE TABLE runs (boom INTEGER)",) * SCHEMA_VERSION
     )
     again = SQLiteStore(db)
     try:
