@@ -6,6 +6,10 @@ a pool of worker threads only executes attempts through the task runners and
 hands outcomes back over a queue. Readiness is tracked incrementally (a count of
 unmet needs per task), so a task starts as soon as its needs succeed and the cost
 per task does not grow with the size of the DAG.
+
+The engine's shared state and writes live in :mod:`agent.engine_core`, approval
+gates in :mod:`agent.approval_gate`, failure handling and rollback in
+:mod:`agent.rollbacks`.
 """
 
 from __future__ import annotations
@@ -16,83 +20,35 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from agent import secrets
+from agent.approval_gate import ApprovalGate
+from agent.engine_core import PASS_ENV, SATISFIED, EngineConfig
 from agent.errors import PodiumError, SourceError
-from agent.kinds import registry, runner_for
+from agent.kinds import runner_for
 from agent.leftovers import kill_leftover, leftover_processes
-from agent.notify.routing import routes_for
 from agent.planner import Applied
 from agent.retry import compute_backoff, should_retry
+from agent.rollbacks import Rollbacks
 from agent.runctx import AttemptResult, RunContext
 from agent.rundef import workflow_from
 from agent.runners.base import Outcome, OutcomeStatus, TaskContext
-from agent.runners.procloop import ProcessLoop
 from agent.runners.shell import command_argv
-from agent.source.base import Source
 from agent.spec.loader import WorkflowDef
 from agent.spec.models import OnFailure, SecretRef, TaskBase
-from agent.states import RUN_TERMINAL, TASK_FAILED, TASK_TERMINAL, RunStatus, TaskStatus
+from agent.states import RUN_TERMINAL, RunStatus, TaskStatus
 from agent.store.records import RunRecord
-from agent.store.sqlite import SQLiteStore
 
 log = structlog.get_logger("podium.engine")
 
-PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
-SATISFIED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.SKIPPED})
-_WAITS_FOR = {
-    RunStatus.WAITING_APPROVAL: TaskStatus.WAITING_APPROVAL,
-    RunStatus.WAITING_DECISION: TaskStatus.INTERRUPTED,
-}
-"""The task status a waiting run waits on: once no task has it, the run runs again."""
 
-
-@dataclass
-class EngineConfig:
-    data_dir: Path
-    max_parallel: int = 32
-    grace: float = 5.0
-    """Seconds between SIGTERM and SIGKILL for a task that times out or is cancelled."""
-    shutdown_grace: float = 10.0
-    """On agent shutdown, how long running tasks may finish before they are cancelled."""
-    secrets_dir: Path | None = None
-    notifiers: tuple[str, ...] = ("console",)
-    log_max_bytes: int = 10 * 1024 * 1024
-    keep_checkouts: bool = False
-    inline_shell: bool = True
-    """Supervise shell tasks from the coordinator thread (else: one worker thread each)."""
-
-
-class Engine:
+class Engine(ApprovalGate, Rollbacks):
     """Starts, resumes and finishes runs. Not thread-safe: one coordinator drives it."""
-
-    def __init__(self, store: SQLiteStore, source: Source | None, config: EngineConfig) -> None:
-        self.store = store
-        self.source = source
-        self.config = config
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, config.max_parallel), thread_name_prefix="podium-task"
-        )
-        self._results: queue.Queue[AttemptResult] = queue.Queue()
-        self._ctx: dict[int, RunContext] = {}
-        self._cancels: dict[tuple[int, str], threading.Event] = {}
-        self._stopping = threading.Event()
-        self._wake = threading.Event()
-        self._recovered = False
-        self.hooks: list[Callable[[str, dict[str, Any]], None]] = []
-        self._inflight = 0
-        self._decisions_version: str | None = None
-        self._submits: list[tuple[str, Any, TaskContext, int, str]] = []
-        # shell attempts are spawned and watched by the coordinator itself (no thread hand-off)
-        self._loop: ProcessLoop | None = ProcessLoop() if config.inline_shell else None
-        self._inline: dict[int, tuple[int, str, str]] = {}
 
     # -- public -----------------------------------------------------------------
 
@@ -464,127 +420,6 @@ class Engine:
         self._emit(str(final), ctx.name, ctx.wf, ctx.run.id, None, self._run_summary(ctx))
         return True
 
-    def _gate(self, ctx: RunContext, name: str) -> bool:
-        """Approval gate: True when the task must wait (or was refused) instead of starting."""
-        spec = ctx.specs[name]
-        if spec.approval is None:
-            return False
-        fp = ctx.fingerprints[name]
-        requests = [
-            a for a in self.store.approvals(run_id=ctx.run.id, task=name) if a.fingerprint == fp
-        ]
-        latest = requests[-1] if requests else None
-        if latest is not None and latest.status == "approved":
-            return False
-        if latest is not None and latest.status == "rejected":
-            self._task_failed_final(ctx, name, f"rejected by {latest.decided_by}: {latest.comment}")
-            return True
-        if latest is not None and latest.status == "pending":
-            if ctx.status[name] is not TaskStatus.WAITING_APPROVAL:
-                self._set_task(ctx, name, TaskStatus.WAITING_APPROVAL)
-            return True
-        deadline = time.time() + spec.approval.timeout if spec.approval.timeout else None
-        author = self._author(ctx)
-        with self.store.tx():
-            request = self.store.create_approval(
-                ctx.run.id,
-                name,
-                fp,
-                ctx.run.revision,
-                list(spec.approval.approvers),
-                deadline,
-                spec.approval.on_timeout,
-                author,
-            )
-            self._set_task(ctx, name, TaskStatus.WAITING_APPROVAL)
-            self._emit(
-                "approval_requested",
-                ctx.name,
-                ctx.wf,
-                ctx.run.id,
-                name,
-                {
-                    "approval_id": request.id,
-                    "approvers": request.approvers,
-                    "deadline": deadline,
-                    "fingerprint": fp,
-                    "revision": ctx.run.revision,
-                    "action": registry()[spec.kind].describe(spec.config),
-                    "reason": self.store.get_run_task(ctx.run.id, name).reason,
-                },
-            )
-        log.info("approval_requested", run_id=ctx.run.id, workflow=ctx.name, task=name)
-        return True
-
-    def _author(self, ctx: RunContext) -> str | None:
-        if ctx.author_email is not None or self.source is None:
-            return ctx.author_email
-        paths = [ctx.wf.file, *[p for d in ctx.wf.inputs.values() for p in d]]
-        try:
-            commit = self.source.last_change(ctx.run.revision, paths)
-        except PodiumError:
-            commit = None
-        ctx.author_email = commit.author_email if commit else ""
-        return ctx.author_email
-
-    def _check_approvals(self, ctx: RunContext) -> bool:
-        """Pick up decisions and expire requests for tasks waiting on approval."""
-        progressed = False
-        now = time.time()
-        for name in sorted(ctx.waiting):
-            fp = ctx.fingerprints[name]
-            requests = [
-                a for a in self.store.approvals(run_id=ctx.run.id, task=name) if a.fingerprint == fp
-            ]
-            if not requests:
-                continue
-            req = requests[-1]
-            if req.status == "cancelled":  # skipped or failed by an operator meanwhile
-                progressed |= self._sync_task(ctx, name)
-                continue
-            if req.status == "pending" and req.deadline is not None and req.deadline <= now:
-                approve = req.on_timeout == "approve"
-                with self.store.tx():
-                    if self.store.decide_approval(
-                        req.id,
-                        "approved" if approve else "rejected",
-                        "timeout",
-                        "approval timed out",
-                        "timeout",
-                    ):
-                        self._emit(
-                            "approval_expired",
-                            ctx.name,
-                            ctx.wf,
-                            ctx.run.id,
-                            name,
-                            {
-                                "approval_id": req.id,
-                                "outcome": "approved" if approve else "rejected",
-                            },
-                        )
-                req = self.store.get_approval(req.id)
-            if req.status == "approved":
-                self._set_task(ctx, name, TaskStatus.PENDING)
-                ctx.ready.appendleft(name)
-                if ctx.run.status is RunStatus.WAITING_APPROVAL:
-                    self._set_run(ctx, RunStatus.RUNNING)
-                progressed = True
-            elif req.status == "rejected":
-                if ctx.run.status is RunStatus.WAITING_APPROVAL:
-                    self._set_run(ctx, RunStatus.RUNNING)
-                self._task_failed_final(
-                    ctx, name, f"rejected by {req.decided_by}: {req.comment or 'no reason given'}"
-                )
-                progressed = True
-        # a decision made elsewhere (approve, skip, fail, retry) may have removed
-        # the last task the run waited for: it is running again
-        blocker = _WAITS_FOR.get(ctx.run.status)
-        if blocker is not None and blocker not in ctx.status.values():
-            self._set_run(ctx, RunStatus.RUNNING)
-            progressed = True
-        return progressed
-
     def _promote_delayed(self, ctx: RunContext) -> None:
         now = time.time()
         while ctx.delayed and ctx.delayed[0][0] <= now:
@@ -804,27 +639,6 @@ class Engine:
             )
         self._hook("task_failed", ctx, name, out)
 
-    def _release_dependants(self, ctx: RunContext, name: str) -> None:
-        """``name`` is satisfied: dependants whose needs are now all met become ready."""
-        for dep in ctx.dependants.get(name, []):
-            ctx.unmet[dep] -= 1
-            if ctx.unmet[dep] == 0 and ctx.status[dep] is TaskStatus.PENDING:
-                ctx.ready.append(dep)
-
-    def _sync_task(self, ctx: RunContext, name: str) -> bool:
-        """Adopt a status an operator decision (skip, fail) wrote to the store since the run
-        was loaded; True when there was one. Cheap enough to call before each start."""
-        stored = self.store.get_run_task(ctx.run.id, name).status
-        if stored is ctx.status[name]:
-            return False
-        ctx.note(name, stored)
-        if stored in SATISFIED:
-            self._release_dependants(ctx, name)
-        elif stored in TASK_FAILED:
-            ctx.failed = True
-        log.info("task_decided_elsewhere", run_id=ctx.run.id, task=name, status=str(stored))
-        return True
-
     def _record_shutdown(self, ctx: RunContext, res: AttemptResult, tail: str | None) -> None:
         name = res.task
         with self.store.tx():
@@ -846,143 +660,7 @@ class Engine:
                     error="interrupted by agent shutdown; retry, skip or fail it",
                 )
 
-    def _task_failed_final(
-        self,
-        ctx: RunContext,
-        name: str,
-        error: str,
-        status: TaskStatus = TaskStatus.FAILED,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        with self.store.tx():
-            self._set_task(ctx, name, status, error=error, finished_at=time.time())
-            self.store.set_failure(ctx.name, name, ctx.fingerprints[name], ctx.run.id)
-            self._emit(
-                "task_failed",
-                ctx.name,
-                ctx.wf,
-                ctx.run.id,
-                name,
-                {"error": error, **(data or {}), "on_failure": str(ctx.on_failure)},
-            )
-        ctx.failed = True
-        log.warning("task_failed", run_id=ctx.run.id, workflow=ctx.name, task=name, error=error)
-
     # -- failure handling and rollback ---------------------------------------------
-
-    def _cancel_unstarted(self, ctx: RunContext) -> None:
-        for name, st in ctx.status.items():
-            if st in (TaskStatus.PENDING, TaskStatus.WAITING_APPROVAL, TaskStatus.INTERRUPTED):
-                if self._sync_task(ctx, name) and ctx.status[name] in TASK_TERMINAL:
-                    continue  # an operator decided it meanwhile
-                with self.store.tx():
-                    for req in self.store.approvals(run_id=ctx.run.id, task=name, status="pending"):
-                        self.store.decide_approval(
-                            req.id, "cancelled", None, "run failed", "engine"
-                        )
-                    self._set_task(ctx, name, TaskStatus.CANCELLED)
-        ctx.ready.clear()
-        ctx.delayed.clear()
-
-    def _after_failure(self, ctx: RunContext) -> None:
-        self._cancel_unstarted(ctx)
-        if ctx.on_failure is OnFailure.ROLLBACK:
-            with self.store.tx():
-                self._set_run(ctx, RunStatus.ROLLING_BACK)
-                self._emit("rolling_back", ctx.name, ctx.wf, ctx.run.id, None, {})
-            ctx.rollback_queue = self._rollback_order(ctx.run.id, resume=False)
-            self._step_rollback(ctx)
-        else:
-            self._set_run(ctx, RunStatus.FAILED)
-            self._emit("failed", ctx.name, ctx.wf, ctx.run.id, None, self._run_summary(ctx))
-
-    def _rollback_order(self, run_id: int, resume: bool) -> list[str]:
-        tasks = self.store.run_tasks(run_id)
-        todo = [
-            t
-            for t in tasks.values()
-            if t.status is TaskStatus.SUCCEEDED or (resume and t.status is TaskStatus.ROLLING_BACK)
-        ]
-        todo.sort(key=lambda t: t.completed_seq or 0, reverse=True)
-        return [t.task for t in todo]
-
-    def _step_rollback(self, ctx: RunContext) -> bool:
-        assert ctx.rollback_queue is not None
-        if ctx.running or self._stopping.is_set():
-            return False  # stopping: the run stays rolling_back and resumes at the next start
-        while ctx.rollback_queue:
-            name = ctx.rollback_queue[0]
-            spec = ctx.specs[name]
-            if ctx.status[name] is TaskStatus.SUCCEEDED:
-                self._set_task(ctx, name, TaskStatus.ROLLING_BACK)
-            if spec.rollback_action() is None:
-                ctx.rollback_queue.pop(0)
-                self._rolled_back(ctx, name, ok=True)
-                continue
-            self._start(ctx, name, phase="rollback")
-            return True
-        final = RunStatus.ROLLBACK_FAILED if ctx.rollback_failed else RunStatus.ROLLED_BACK
-        ctx.rollback_queue = None
-        self._set_run(ctx, final)
-        kind = str(final)
-        if ctx.run.trigger == "prune" and final is RunStatus.ROLLED_BACK:
-            kind = "pruned"  # removing tasks on purpose is no failure to alert on
-        self._emit(kind, ctx.name, ctx.wf, ctx.run.id, None, self._run_summary(ctx))
-        return True
-
-    def _record_rollback(self, ctx: RunContext, res: AttemptResult, tail: str | None) -> None:
-        out = res.outcome
-        if out.status is OutcomeStatus.CANCELLED and self._stopping.is_set():
-            # not a failed rollback: the run stays rolling_back and resumes at the next start
-            self.store.finish_attempt(
-                res.attempt_id,
-                "interrupted",
-                out.exit_code,
-                None,
-                tail,
-                "cancelled: the agent is shutting down",
-            )
-            return
-        status = (
-            "succeeded"
-            if out.ok
-            else ("timed_out" if out.status is OutcomeStatus.TIMED_OUT else "failed")
-        )
-        error = None if out.ok else (out.error or f"exit code {out.exit_code}")
-        assert ctx.rollback_queue is not None
-        if ctx.rollback_queue and ctx.rollback_queue[0] == res.task:
-            ctx.rollback_queue.pop(0)
-        with self.store.tx():  # the attempt and its effect on the task commit together
-            self.store.finish_attempt(
-                res.attempt_id, status, out.exit_code, out.http_status, tail, error
-            )
-            self._rolled_back(ctx, res.task, ok=out.ok, error=error, tail=tail)
-
-    def _rolled_back(
-        self,
-        ctx: RunContext,
-        name: str,
-        ok: bool,
-        error: str | None = None,
-        tail: str | None = None,
-    ) -> None:
-        rt = self.store.get_run_task(ctx.run.id, name)
-        with self.store.tx():
-            if ok:
-                self._set_task(ctx, name, TaskStatus.ROLLED_BACK)
-                self.store.restore_applied(ctx.name, name, rt.previous)
-            else:
-                ctx.rollback_failed = True
-                self._set_task(ctx, name, TaskStatus.ROLLBACK_FAILED, error=error)
-                self._emit(
-                    "task_rollback_failed",
-                    ctx.name,
-                    ctx.wf,
-                    ctx.run.id,
-                    name,
-                    {"error": error, "output_tail": tail or ""},
-                )
-        log.info("task_rolled_back", run_id=ctx.run.id, workflow=ctx.name, task=name, ok=ok)
 
     # -- shutdown ---------------------------------------------------------------
 
@@ -1057,53 +735,6 @@ class Engine:
             number = entry.name.removeprefix("run-")
             if number.isdigit() and int(number) not in active:
                 self._remove_checkout(int(number))
-
-    def _set_run(self, ctx: RunContext, status: RunStatus) -> bool:
-        if ctx.run.status is status:
-            return False
-        ctx.run = self.store.set_run_status(ctx.run.id, status, run=ctx.run)
-        return True
-
-    def _set_task(self, ctx: RunContext, name: str, status: TaskStatus, **fields: Any) -> None:
-        self.store.set_task_status(ctx.run.id, name, status, current=ctx.status[name], **fields)
-        ctx.note(name, status)
-
-    def _emit(
-        self,
-        kind: str,
-        workflow: str,
-        wf: WorkflowDef,
-        run_id: int,
-        task: str | None,
-        data: dict[str, Any],
-    ) -> None:
-        routes = routes_for(kind, wf.spec.notify, self.config.notifiers)
-        self.store.emit(kind, workflow=workflow, run_id=run_id, task=task, data=data, routes=routes)
-
-    def _run_summary(self, ctx: RunContext) -> dict[str, Any]:
-        run = ctx.run
-        return {
-            "revision": run.revision,
-            "trigger": run.trigger,
-            "tasks": {n: str(s) for n, s in ctx.status.items()},
-            "duration": (time.time() - run.started_at) if run.started_at else 0.0,
-        }
-
-    def _hook(self, name: str, ctx: RunContext, task: str, outcome: Outcome) -> None:
-        for hook in self.hooks:
-            try:
-                hook(
-                    name,
-                    {
-                        "workflow": ctx.name,
-                        "task": task,
-                        "run_id": ctx.run.id,
-                        "duration": outcome.duration,
-                        "status": str(outcome.status),
-                    },
-                )
-            except Exception:  # hooks never break a run
-                log.exception("hook_failed", hook=name)
 
 
 __all__ = ["Engine", "EngineConfig"]
