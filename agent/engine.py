@@ -18,7 +18,6 @@ import contextlib
 import heapq
 import os
 import queue
-import threading
 import time
 from collections.abc import Hashable
 from pathlib import Path
@@ -42,7 +41,7 @@ from agent.runners.shell import command_argv
 from agent.spec.loader import WorkflowDef
 from agent.spec.models import OnFailure, SecretRef, TaskBase
 from agent.states import RUN_TERMINAL, RunStatus, TaskStatus
-from agent.store.records import RunRecord
+from agent.store.records import AttemptRecord, RunRecord
 
 log = structlog.get_logger("podium.engine")
 
@@ -75,8 +74,7 @@ class Engine(ApprovalGate, Rollbacks):
         exit now and the next start resumes them."""
         if self._inflight:
             self._stopping.set()
-            for event in list(self._cancels.values()):
-                event.set()
+            self._cancel.set()
         if self._loop is not None:
             end = time.monotonic() + self.config.grace + 2.0
             while self._loop and time.monotonic() < end:
@@ -229,24 +227,14 @@ class Engine(ApprovalGate, Rollbacks):
                 if timeout is not None and waited >= timeout:
                     return []
                 continue
-            out = [first]
-            while True:
-                try:
-                    out.append(self._results.get_nowait())
-                except queue.Empty:
-                    return out
+            return [first, *self._ready_results()]
 
     def _wait_loop(self, timeout: float | None) -> list[AttemptResult]:
         """:meth:`_wait` with shell attempts on the coordinator's own selector."""
         assert self._loop is not None
         end = None if timeout is None else time.monotonic() + timeout
         while True:
-            out: list[AttemptResult] = []
-            while True:
-                try:
-                    out.append(self._results.get_nowait())
-                except queue.Empty:
-                    break
+            out = self._ready_results()
             remaining = None if end is None else max(0.0, end - time.monotonic())
             wait = 0.0 if out else (0.25 if remaining is None else min(remaining, 0.25))
             out += [self._inline_result(k, o) for k, o in self._loop.poll(wait)]
@@ -259,14 +247,17 @@ class Engine(ApprovalGate, Rollbacks):
 
     def _drain_ready(self) -> int:
         """Record outcomes that are already waiting, without blocking."""
-        count = 0
-        while True:
-            try:
-                result = self._results.get_nowait()
-            except queue.Empty:
-                return count
+        ready = self._ready_results()
+        for result in ready:
             self._record(result)
-            count += 1
+        return len(ready)
+
+    def _ready_results(self) -> list[AttemptResult]:
+        """Outcomes worker threads have queued, without blocking."""
+        out: list[AttemptResult] = []
+        while self._results.qsize():  # only this thread takes from the queue
+            out.append(self._results.get_nowait())
+        return out
 
     # -- loading ----------------------------------------------------------------
 
@@ -332,6 +323,8 @@ class Engine(ApprovalGate, Rollbacks):
             unmet=unmet,
             waiting={n for n, s in status.items() if s is TaskStatus.WAITING_APPROVAL},
             completed=max((rt.completed_seq or 0 for rt in tasks.values()), default=0),
+            attempts={n: rt.attempts for n, rt in tasks.items() if rt.attempts},
+            log_dir=str(self.config.data_dir / "logs" / f"run-{run.id}"),
         )
         now = time.time()
         for name in tasks:  # definition order keeps starts deterministic
@@ -383,14 +376,12 @@ class Engine(ApprovalGate, Rollbacks):
             name = ctx.ready.popleft()
             if ctx.status[name] is not TaskStatus.PENDING:
                 continue
-            if self._sync_task(ctx, name):  # an operator skipped or failed it meanwhile
-                progressed = True
-                continue
-            if self._gate(ctx, name):
-                progressed = True
-                continue
-            self._start(ctx, name)
             progressed = True
+            if ctx.specs[name].approval is not None and (
+                self._sync_task(ctx, name) or self._gate(ctx, name)
+            ):
+                continue  # an operator decided it meanwhile, or it waits for approval
+            self._start(ctx, name)  # a decision made meanwhile is adopted instead
         if not ctx.running and not ctx.ready and not ctx.delayed:
             progressed |= self._settle(ctx)
         return progressed
@@ -460,57 +451,50 @@ class Engine(ApprovalGate, Rollbacks):
         env["PODIUM_TASK"] = spec.id
         return env
 
-    def _start(self, ctx: RunContext, name: str, phase: str = "run") -> None:
+    def _start(self, ctx: RunContext, name: str, phase: str = "run") -> bool:
+        """Start an attempt of ``name``; False when an operator decided the task meanwhile
+        (the decision is adopted instead)."""
         spec = ctx.specs[name]
-        run_id = ctx.run.id
-        log_tmpl = str(
-            self.config.data_dir / "logs" / f"run-{run_id}" / f"{name}.{phase}.{{n}}.log"
-        )
+        log_tmpl = f"{ctx.log_dir}/{name}.{phase}.{{n}}.log"
         try:
             cwd = self._prepare(ctx)
             env = self._task_env(ctx, spec)
         except (PodiumError, OSError) as exc:
             message = str(exc)
             with self.store.tx():
-                attempt = self.store.start_attempt(run_id, name, phase, log_tmpl)
+                attempt = self._begin_attempt(ctx, name, phase, log_tmpl)
+                if attempt is None:
+                    return False
                 self.store.finish_attempt(attempt.id, "failed", error=message)
-                if phase == "run":
-                    self._set_task(ctx, name, TaskStatus.RUNNING, attempts=attempt.number)
             self._results.put(
                 AttemptResult(
-                    run_id, name, phase, attempt.id, Outcome(OutcomeStatus.FAILED, error=message)
+                    ctx.run.id,
+                    name,
+                    phase,
+                    attempt.id,
+                    Outcome(OutcomeStatus.FAILED, error=message),
                 )
             )
             self._inflight += 1
             ctx.running.add(name)
-            return
+            return True
         if phase == "run":
             kind, config = spec.kind, spec.config
         else:
             action = spec.rollback_action()
             assert action is not None
             kind, config = action
-        with self.store.tx():
-            attempt = self.store.start_attempt(run_id, name, phase, log_tmpl)
-            if phase == "run":
-                self._set_task(
-                    ctx,
-                    name,
-                    TaskStatus.RUNNING,
-                    attempts=attempt.number,
-                    started_at=time.time(),
-                )
+        attempt = self._begin_attempt(ctx, name, phase, log_tmpl, started_at=time.time())
+        if attempt is None:
+            return False
         env["PODIUM_ATTEMPT"] = str(attempt.number)
         env["PODIUM_ATTEMPT_ID"] = str(attempt.id)
-        workdir = cwd / spec.workdir if spec.workdir else cwd
-        cancel = threading.Event()
-        self._cancels[(run_id, name)] = cancel
         tctx = TaskContext(
-            run_id=run_id,
+            run_id=ctx.run.id,
             workflow=ctx.name,
             task_id=name,
             attempt=attempt.number,
-            cwd=workdir,
+            cwd=cwd / spec.workdir if spec.workdir else cwd,
             repo_root=cwd,
             env=env,
             log_path=Path(attempt.log_path or log_tmpl),
@@ -518,15 +502,38 @@ class Engine(ApprovalGate, Rollbacks):
             grace=self.config.grace,
             log_max_bytes=self.config.log_max_bytes,
             redact=secrets.redact,
-            cancel=cancel,
+            cancel=self._cancel,
             on_spawn=None,
         )
         ctx.running.add(name)
         self._inflight += 1
-        log.debug("task_started", run_id=run_id, workflow=ctx.name, task=name, phase=phase)
         if kind == "run" and self._loop is not None:
-            self._inline[attempt.id] = (run_id, name, phase)
+            self._inline[attempt.id] = (ctx.run.id, name, phase)
         self._submits.append((kind, config, tctx, attempt.id, phase))
+        return True
+
+    def _begin_attempt(
+        self, ctx: RunContext, name: str, phase: str, log_tmpl: str, **fields: Any
+    ) -> AttemptRecord | None:
+        """Record a new attempt (a run-phase one moves the task to running, if nobody else
+        moved it since: None then, and their status is adopted)."""
+        run_id = ctx.run.id
+        with self.store.tx():
+            if phase != "run":
+                return self.store.start_attempt(run_id, name, phase, log_tmpl)
+            number = ctx.attempts.get(name, 0) + 1
+            stored = self.store.claim_task(run_id, name, attempts=number, **fields)
+            if stored is not None:
+                self._sync_task(ctx, name, stored)
+                return None
+            attempt = self.store.start_attempt(run_id, name, phase, log_tmpl, number)
+            if attempt.number != number:  # attempts were made that this engine did not see
+                self.store.set_task_status(
+                    run_id, name, TaskStatus.RUNNING, attempts=attempt.number
+                )
+        ctx.attempts[name] = attempt.number
+        ctx.note(name, TaskStatus.RUNNING)
+        return attempt
 
     def _execute(
         self, kind: str, config: Any, tctx: TaskContext, attempt_id: int, phase: str
@@ -546,7 +553,6 @@ class Engine(ApprovalGate, Rollbacks):
 
     def _record(self, res: AttemptResult) -> None:
         self._inflight -= 1
-        self._cancels.pop((res.run_id, res.task), None)
         ctx = self._ctx[res.run_id]
         ctx.running.discard(res.task)
         out = res.outcome
@@ -670,8 +676,7 @@ class Engine(ApprovalGate, Rollbacks):
         while self._inflight and time.monotonic() < end:
             for result in self._wait_any(0.1):
                 self._record(result)
-        for event in list(self._cancels.values()):
-            event.set()
+        self._cancel.set()
         while self._inflight:
             for result in self._wait_any(0.1):
                 self._record(result)
@@ -680,11 +685,7 @@ class Engine(ApprovalGate, Rollbacks):
         """Outcomes within ``timeout``, whatever the stop and wake flags say."""
         if self._loop is not None:
             out = [self._inline_result(k, o) for k, o in self._loop.poll(timeout)]
-            while True:
-                try:
-                    out.append(self._results.get_nowait())
-                except queue.Empty:
-                    return out
+            return out + self._ready_results()
         try:
             return [self._results.get(timeout=timeout)]
         except queue.Empty:

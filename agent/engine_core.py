@@ -57,7 +57,8 @@ class EngineCore:
         )
         self._results: queue.Queue[AttemptResult] = queue.Queue()
         self._ctx: dict[int, RunContext] = {}
-        self._cancels: dict[tuple[int, str], threading.Event] = {}
+        self._cancel = threading.Event()
+        """Set to stop every attempt in flight (agent shutdown)."""
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._recovered = False
@@ -76,10 +77,11 @@ class EngineCore:
             if ctx.unmet[dep] == 0 and ctx.status[dep] is TaskStatus.PENDING:
                 ctx.ready.append(dep)
 
-    def _sync_task(self, ctx: RunContext, name: str) -> bool:
+    def _sync_task(self, ctx: RunContext, name: str, stored: TaskStatus | None = None) -> bool:
         """Adopt a status an operator decision (skip, fail) wrote to the store since the run
-        was loaded; True when there was one. Cheap enough to call before each start."""
-        stored = self.store.get_run_task(ctx.run.id, name).status
+        was loaded (``stored``: already read); True when there was one."""
+        if stored is None:
+            stored = self.store.get_run_task(ctx.run.id, name).status
         if stored is ctx.status[name]:
             return False
         ctx.note(name, stored)
@@ -159,7 +161,7 @@ class EngineCore:
             except Exception:  # hooks never break a run
                 log.exception("hook_failed", hook=name)
 
-    def _start(self, ctx: RunContext, name: str, phase: str = "run") -> None:
+    def _start(self, ctx: RunContext, name: str, phase: str = "run") -> bool:
         """Start an attempt (the engine proper implements it)."""
         raise NotImplementedError
 

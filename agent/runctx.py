@@ -43,6 +43,10 @@ class RunContext:
     running: set[str] = field(default_factory=set)
     waiting: set[str] = field(default_factory=set)
     """Tasks in ``waiting_approval`` (kept in step by :meth:`note`)."""
+    attempts: dict[str, int] = field(default_factory=dict)
+    """task → run-phase attempts made so far (the next one's number is one more)."""
+    log_dir: str = ""
+    """Where this run's attempt logs go."""
     completed: int = 0
     """The highest ``completed_seq`` given in this run."""
     failed: bool = False

@@ -55,6 +55,50 @@ def new_run(store: SQLiteStore, workflow: str = "deploy", *tasks: str) -> int:
 # -- schema ----------------------------------------------------------------------------------
 
 
+def test_a_first_schema_database_is_upgraded_in_place(db: Path) -> None:
+    """A state file written by the first schema keeps its attempts and applied rows, and
+    new attempts get ids after the old ones."""
+    from agent.store.schema import MIGRATIONS
+
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as raw:
+        raw.executescript(MIGRATIONS[0])
+        raw.execute("PRAGMA user_version = 1")
+        raw.execute(
+            "INSERT INTO runs (id, workflow, revision, status, trigger, created_at, definition)"
+            " VALUES (7, 'deploy', 'rev0', 'succeeded', 'commit', 1.0, '{}')"
+        )
+        raw.execute(
+            "INSERT INTO attempts (id, run_id, task, number, phase, status, started_at,"
+            " log_path) VALUES (41, 7, 'build', 1, 'run', 'succeeded', 1.0, '/l/41')"
+        )
+        raw.execute(
+            "INSERT INTO applied (workflow, task, fingerprint, revision, applied_at, run_id)"
+            " VALUES ('deploy', 'build', 'fp-old', 'rev0', 1.0, 7)"
+        )
+    upgraded = SQLiteStore(db)
+    try:
+        assert upgraded.schema_version == SCHEMA_VERSION
+        assert [(a.id, a.task, a.log_path) for a in upgraded.attempts(7)] == [
+            (41, "build", "/l/41")
+        ]
+        assert upgraded.applied_all()[("deploy", "build")].fingerprint == "fp-old"
+        run = new_run(upgraded, "deploy", "build")
+        assert upgraded.start_attempt(run, "build", "run", "/l/{n}", 1).id == 42
+        upgraded.set_applied("deploy", "build", Applied("fp-new", revision="rev1"), run)
+        assert upgraded.applied_all()[("deploy", "build")].fingerprint == "fp-new"
+    finally:
+        upgraded.close()
+
+
+def test_attempt_numbers_stay_unique_when_the_callers_count_is_stale(store: SQLiteStore) -> None:
+    run = new_run(store, "deploy", "build")
+    first = store.start_attempt(run, "build", "run", "/l/{n}", 1)
+    again = store.start_attempt(run, "build", "run", "/l/{n}", 1)  # stale: 1 is taken
+    assert (first.number, again.number) == (1, 2)
+    assert again.log_path == "/l/2"
+
+
 def test_database_is_in_wal_mode(store: SQLiteStore, db: Path) -> None:
     """The store turns on WAL journaling, and it sticks to the file."""
     with sqlite3.connect(db) as raw:

@@ -27,6 +27,7 @@ MAX_PARTIAL = 64 * 1024
 TAIL_LINE_MAX = 4096
 """Characters kept of one line in the tail (the log file keeps the whole line)."""
 NOTE_PREFIX = "[podium] "
+_UTF8 = codecs.getincrementaldecoder("utf-8")
 
 
 class OutputSink:
@@ -42,7 +43,7 @@ class OutputSink:
         self.path = path
         self._max_bytes = max(1, max_bytes)
         self._redact = redact
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._decoder = _UTF8(errors="replace")
         self._pending = ""
         self._tail: deque[str] = deque(maxlen=max(0, tail_lines))
         self._tail_partial = ""

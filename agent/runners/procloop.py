@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import selectors
+import select
 import signal
-import subprocess
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 
 from agent.runners.base import Outcome, OutcomeStatus, TaskContext
 from agent.runners.output import OutputSink
+from agent.runners.spawn import Child, spawn
 
 log = structlog.get_logger(__name__)
 
@@ -48,25 +47,10 @@ def _devnull() -> int:
     return _DEVNULL[0]
 
 
-def _spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """Start ``argv`` as the leader of a new session, output merged into one pipe."""
-    return subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(env),
-        stdin=_devnull(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        bufsize=0,
-        close_fds=True,
-        start_new_session=True,
-    )
-
-
 @dataclass
 class _Proc:
     key: Hashable
-    proc: subprocess.Popen[bytes]
+    proc: Child
     ctx: TaskContext
     sink: OutputSink
     pgid: int
@@ -86,15 +70,13 @@ class ProcessLoop:
     """Spawns shell attempts and reports their outcomes from the calling thread."""
 
     def __init__(self) -> None:
-        self._selector = (
-            selectors.PollSelector()
-            if hasattr(selectors, "PollSelector")
-            else (selectors.DefaultSelector())
-        )
+        self._poller = select.poll()
+        self._watched: dict[int, _Proc | None] = {}
+        """Descriptor -> the attempt it belongs to (None: the wake-up pipe)."""
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._watch(self._wake_r, None)
         self._procs: dict[Hashable, _Proc] = {}
 
     def __len__(self) -> int:
@@ -112,15 +94,13 @@ class ProcessLoop:
             return Outcome(OutcomeStatus.CANCELLED, error="cancelled before start")
         sink = OutputSink.for_context(ctx)
         try:
-            proc = _spawn(argv, ctx.cwd, ctx.env)
+            proc, pipe = spawn(argv, ctx.cwd, ctx.env, _devnull())
         except (OSError, ValueError) as exc:
             error = f"cannot start {argv[0]} in {ctx.cwd}: {exc}"
             with contextlib.suppress(OSError):  # the log may be what cannot be written
                 sink.note(error)
                 sink.close()
             return Outcome(OutcomeStatus.FAILED, error=error, output_tail=sink.tail())
-        assert proc.stdout is not None
-        pipe = proc.stdout.fileno()
         os.set_blocking(pipe, False)
         pidfd = _pidfd_open(proc.pid)
         entry = _Proc(
@@ -134,9 +114,9 @@ class ProcessLoop:
             pidfd,
             None if ctx.timeout is None else started + ctx.timeout,
         )
-        self._selector.register(pipe, selectors.EVENT_READ, entry)
+        self._watch(pipe, entry)
         if pidfd is not None:
-            self._selector.register(pidfd, selectors.EVENT_READ, entry)
+            self._watch(pidfd, entry)
         self._procs[key] = entry
         if ctx.on_spawn is not None:
             ctx.on_spawn(proc.pid)  # if it raises, close() stops the process
@@ -148,11 +128,14 @@ class ProcessLoop:
         wait = self._wait_time(now)
         if timeout is not None:
             wait = timeout if wait is None else min(wait, timeout)
-        for key, _ in self._selector.select(None if wait is None else max(0.0, wait)):
-            entry = key.data
+        ms = -1 if wait is None else max(0, int(wait * 1000 + 0.999))
+        for fd, _ in self._poller.poll(ms):
+            if fd not in self._watched:
+                continue  # unwatched by an earlier event of this round
+            entry = self._watched[fd]
             if entry is None:
                 self._drain_wake()
-            elif key.fd == entry.pipe:
+            elif fd == entry.pipe:
                 self._read(entry)
             else:
                 self._reap(entry)
@@ -169,7 +152,7 @@ class ProcessLoop:
         for entry in list(self._procs.values()):
             _signal_group(entry.pgid, signal.SIGKILL)
             self._finish(entry)
-        self._selector.close()
+        self._unwatch(self._wake_r)
         os.close(self._wake_r)
         os.close(self._wake_w)
 
@@ -213,18 +196,17 @@ class ProcessLoop:
     def _finish(self, entry: _Proc) -> Outcome:
         proc = entry.proc
         if entry.pipe is not None:
-            self._selector.unregister(entry.pipe)
+            self._unwatch(entry.pipe)
+            os.close(entry.pipe)
             entry.pipe = None
         if entry.pidfd is not None:
             if not entry.exited:
-                self._selector.unregister(entry.pidfd)
+                self._unwatch(entry.pidfd)
             os.close(entry.pidfd)
             entry.pidfd = None
         if proc.returncode is None:
             _signal_group(entry.pgid, signal.SIGKILL)
             proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
         with contextlib.suppress(OSError):
             entry.sink.close()
         self._procs.pop(entry.key, None)
@@ -257,14 +239,15 @@ class ProcessLoop:
         if data:
             entry.sink.write(data)
             return
-        self._selector.unregister(entry.pipe)
+        self._unwatch(entry.pipe)
+        os.close(entry.pipe)
         entry.pipe = None
 
     def _reap(self, entry: _Proc) -> None:
         entry.proc.wait()
         entry.exited = True
         if entry.pidfd is not None:
-            self._selector.unregister(entry.pidfd)
+            self._unwatch(entry.pidfd)
 
     def _enforce(self, entry: _Proc, now: float) -> None:
         if entry.stopped is None:
@@ -307,6 +290,14 @@ class ProcessLoop:
             if entry.drain_until is not None:
                 waits.append(entry.drain_until - now)
         return max(0.0, min(waits)) if waits else None
+
+    def _watch(self, fd: int, entry: _Proc | None) -> None:
+        self._poller.register(fd, select.POLLIN)
+        self._watched[fd] = entry
+
+    def _unwatch(self, fd: int) -> None:
+        self._poller.unregister(fd)
+        del self._watched[fd]
 
     def _drain_wake(self) -> None:
         try:

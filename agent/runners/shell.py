@@ -113,6 +113,11 @@ def command_argv(command: str, env: Mapping[str, str], cwd: Path) -> list[str]:
     """How to run a ``run:`` command: ``/bin/sh -c TEXT``, or, like make, the program itself
     when the text is plain words naming an executable (no quoting, expansion, redirection,
     operators, builtins) — the shell would do exactly that, one process later."""
+    return list(_command_argv(command, env.get("PATH", os.defpath), str(cwd)))
+
+
+@lru_cache(maxsize=4096)
+def _command_argv(command: str, path: str, cwd: str) -> tuple[str, ...]:
     words = command.split(" ")
     if (
         not command.strip()
@@ -120,11 +125,11 @@ def command_argv(command: str, env: Mapping[str, str], cwd: Path) -> list[str]:
         or words[0] in _SHELL_WORDS
         or "" in words
     ):
-        return [SHELL, "-c", command]
-    program = _which(words[0], env.get("PATH", os.defpath), str(cwd))
+        return (SHELL, "-c", command)
+    program = _which(words[0], path, cwd)
     if program is None:
-        return [SHELL, "-c", command]  # the shell's own "not found" message and exit 127
-    return [program, *words[1:]]
+        return (SHELL, "-c", command)  # the shell's own "not found" message and exit 127
+    return (program, *words[1:])
 
 
 class ShellRunner:

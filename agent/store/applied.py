@@ -56,9 +56,13 @@ class AppliedStore(Connection):
     ) -> None:
         with self.tx():
             self._x(
-                "INSERT OR REPLACE INTO applied (workflow, task, fingerprint, spec_hash,"
+                "INSERT INTO applied (workflow, task, fingerprint, spec_hash,"
                 " inputs_hash, revision, applied_at, run_id, rollback)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow, task) DO UPDATE SET"
+                " fingerprint = excluded.fingerprint, spec_hash = excluded.spec_hash,"
+                " inputs_hash = excluded.inputs_hash, revision = excluded.revision,"
+                " applied_at = excluded.applied_at, run_id = excluded.run_id,"
+                " rollback = excluded.rollback",
                 (
                     workflow,
                     task,

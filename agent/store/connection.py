@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from agent.errors import ConfigError
@@ -20,6 +21,50 @@ def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+class _Transaction:
+    """``with store.tx():`` — BEGIN IMMEDIATE at the outermost entry, COMMIT at its exit
+    (ROLLBACK on an exception); inner entries join. Holds the connection's lock throughout,
+    so other threads wait instead of interleaving statements."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        conn = self._conn
+        conn._lock.acquire()
+        if conn._depth == 0:
+            try:
+                conn._db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                conn._lock.release()
+                raise
+        conn._depth += 1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self._conn
+        try:
+            conn._depth -= 1
+            if conn._depth == 0:
+                if exc_type is None:
+                    try:
+                        conn._db.execute("COMMIT")
+                    except BaseException:
+                        conn._rollback()
+                        raise
+                    conn._writes += 1
+                else:
+                    conn._rollback()
+        finally:
+            conn._lock.release()
+
+
 class Connection:
     """The state store's connection: opening, migrations, transactions, key/value."""
 
@@ -28,6 +73,7 @@ class Connection:
         self._lock = threading.RLock()
         self._depth = 0
         self._writes = 0
+        self._tx = _Transaction(self)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -81,24 +127,14 @@ class Connection:
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
-    @contextmanager
-    def tx(self) -> Iterator[None]:
+    def tx(self) -> _Transaction:
         """One write transaction (re-entrant: inner blocks join the outer one)."""
-        with self._lock:
-            if self._depth == 0:
-                self._db.execute("BEGIN IMMEDIATE")
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._db.execute("ROLLBACK")
-                raise
-            self._depth -= 1
-            if self._depth == 0:
-                self._db.execute("COMMIT")
-                self._writes += 1
+        return self._tx
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (some errors do): nothing more to undo then
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("ROLLBACK")
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -19,6 +20,15 @@ from agent.store.records import (
 )
 
 ACTIVE_STATUSES = tuple(s.value for s in RunStatus if s not in RUN_TERMINAL)
+TASK_COLUMNS = frozenset(
+    {"attempts", "completed_seq", "started_at", "finished_at", "error", "not_before"}
+)
+"""The run_tasks columns a status change may set besides the status."""
+
+
+def _check_columns(fields: dict[str, Any]) -> None:
+    if not fields.keys() <= TASK_COLUMNS:
+        raise ValueError(f"unknown run_tasks columns {sorted(fields.keys() - TASK_COLUMNS)}")
 
 
 class RunStore(Connection):
@@ -197,10 +207,7 @@ class RunStore(Connection):
         With ``current`` (what the caller believes the status is) the move is one
         compare-and-set UPDATE; when the stored status differs, it is re-checked.
         """
-        allowed = {"attempts", "completed_seq", "started_at", "finished_at", "error", "not_before"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise ValueError(f"unknown run_tasks columns {sorted(unknown)}")
+        _check_columns(fields)
         sets = ", ".join(f"{k} = ?" for k in ["status", *fields])
         with self.tx():
             if current is not None:
@@ -218,6 +225,21 @@ class RunStore(Connection):
                 (status, *fields.values(), run_id, task),
             )
 
+    def claim_task(self, run_id: int, task: str, **fields: Any) -> TaskStatus | None:
+        """Move a pending task to running (with ``fields``) unless someone else changed it
+        since: None when claimed, else the status it has now."""
+        _check_columns(fields)
+        sets = "".join(f", {k} = ?" for k in fields)
+        with self.tx():
+            cur = self._x(
+                f"UPDATE run_tasks SET status = 'running'{sets}"  # noqa: S608
+                " WHERE run_id = ? AND task = ? AND status = 'pending'",
+                (*fields.values(), run_id, task),
+            )
+            if cur.rowcount == 1:
+                return None
+            return self.get_run_task(run_id, task).status
+
     def next_completed_seq(self, run_id: int) -> int:
         row = self._one(
             "SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM run_tasks WHERE run_id = ?",
@@ -230,22 +252,27 @@ class RunStore(Connection):
     def _attempt(self, row: sqlite3.Row) -> AttemptRecord:
         return AttemptRecord(**{k: row[k] for k in row.keys()})  # noqa: SIM118
 
-    def start_attempt(self, run_id: int, task: str, phase: str, log_path: str) -> AttemptRecord:
+    def start_attempt(
+        self, run_id: int, task: str, phase: str, log_path: str, number: int | None = None
+    ) -> AttemptRecord:
+        """A new running attempt; ``number`` is the caller's count of earlier attempts + 1
+        (looked up when not given, or when the caller's count turns out stale)."""
+        now = time.time()
         with self.tx():
-            row = self._one(
-                "SELECT COALESCE(MAX(number), 0) + 1 FROM attempts"
-                " WHERE run_id = ? AND task = ? AND phase = ?",
-                (run_id, task, phase),
-            )
-            number = int(row[0]) if row else 1
-            path = log_path.replace("{n}", str(number))
-            now = time.time()
-            cur = self._x(
-                "INSERT INTO attempts (run_id, task, number, phase, status, started_at, log_path)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?)",
-                (run_id, task, number, phase, now, path),
-            )
+            cur = None
+            if number is not None:
+                with contextlib.suppress(sqlite3.IntegrityError):
+                    cur = self._insert_attempt(run_id, task, number, phase, now, log_path)
+            if cur is None or number is None:
+                row = self._one(
+                    "SELECT COALESCE(MAX(number), 0) + 1 FROM attempts"
+                    " WHERE run_id = ? AND task = ? AND phase = ?",
+                    (run_id, task, phase),
+                )
+                number = int(row[0]) if row else 1
+                cur = self._insert_attempt(run_id, task, number, phase, now, log_path)
             attempt_id = int(cur.lastrowid or 0)
+            path = log_path.replace("{n}", str(number))
         return AttemptRecord(
             attempt_id,
             run_id,
@@ -261,6 +288,15 @@ class RunStore(Connection):
             path,
             None,
             None,
+        )
+
+    def _insert_attempt(
+        self, run_id: int, task: str, number: int, phase: str, now: float, log_path: str
+    ) -> sqlite3.Cursor:
+        return self._x(
+            "INSERT INTO attempts (run_id, task, number, phase, status, started_at, log_path)"
+            " VALUES (?, ?, ?, ?, 'running', ?, ?)",
+            (run_id, task, number, phase, now, log_path.replace("{n}", str(number))),
         )
 
     def get_attempt(self, attempt_id: int) -> AttemptRecord:

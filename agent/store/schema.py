@@ -74,6 +74,36 @@ MIGRATIONS: tuple[str, ...] = (
         key TEXT PRIMARY KEY, notifier TEXT NOT NULL, ref TEXT NOT NULL, updated_at REAL NOT NULL
     );
     """,
+    # 2: fewer pages written per finished task: attempt ids without AUTOINCREMENT (which
+    # rewrote sqlite_sequence on every insert; ids are never reused either way, since only
+    # the oldest runs are pruned), applied rows clustered on their key
+    """
+    CREATE TABLE attempts_v2 (
+        id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, task TEXT NOT NULL,
+        number INTEGER NOT NULL, phase TEXT NOT NULL, status TEXT NOT NULL,
+        exit_code INTEGER, http_status INTEGER, started_at REAL NOT NULL, finished_at REAL,
+        pid INTEGER, log_path TEXT, output_tail TEXT, error TEXT,
+        UNIQUE (run_id, task, phase, number)
+    );
+    INSERT INTO attempts_v2 (id, run_id, task, number, phase, status, exit_code, http_status,
+        started_at, finished_at, pid, log_path, output_tail, error)
+        SELECT id, run_id, task, number, phase, status, exit_code, http_status, started_at,
+        finished_at, pid, log_path, output_tail, error FROM attempts;
+    DROP TABLE attempts;
+    ALTER TABLE attempts_v2 RENAME TO attempts;
+    CREATE TABLE applied_v2 (
+        workflow TEXT NOT NULL, task TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        spec_hash TEXT NOT NULL DEFAULT '', inputs_hash TEXT NOT NULL DEFAULT '',
+        revision TEXT NOT NULL, applied_at REAL NOT NULL, run_id INTEGER,
+        rollback TEXT, PRIMARY KEY (workflow, task)
+    ) WITHOUT ROWID;
+    INSERT INTO applied_v2 (workflow, task, fingerprint, spec_hash, inputs_hash, revision,
+        applied_at, run_id, rollback)
+        SELECT workflow, task, fingerprint, spec_hash, inputs_hash, revision, applied_at,
+        run_id, rollback FROM applied;
+    DROP TABLE applied;
+    ALTER TABLE applied_v2 RENAME TO applied;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,157 @@
+"""Starting task processes (agent.runners.spawn): what a task may rely on, on both paths."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.runners.spawn import Child, spawn
+
+PY = sys.executable
+ENV = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C"}
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Spawn, read the whole output, reap: (exit code, output)."""
+    with open(os.devnull, "rb") as stdin:
+        child, pipe = spawn(argv, cwd, ENV if env is None else env, stdin.fileno())
+    chunks = []
+    with os.fdopen(pipe, "rb") as out:
+        while data := out.read(65536):
+            chunks.append(data)
+    return child.wait(), b"".join(chunks).decode()
+
+
+def test_runs_in_the_given_directory_and_leaves_the_callers_alone(tmp_path: Path) -> None:
+    before = os.getcwd()
+    code, out = run([PY, "-c", "import os; print(os.getcwd())"], tmp_path)
+    assert (code, out.strip()) == (0, str(tmp_path))
+    assert os.getcwd() == before
+
+
+def test_other_threads_never_see_the_task_directory(tmp_path: Path) -> None:
+    """The spawning thread steps into the task's directory; no other thread moves with it."""
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.add(os.getcwd())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(100):
+            assert run(["/bin/true"], tmp_path)[0] == 0
+    finally:
+        stop.set()
+        watcher.join()
+    assert str(tmp_path) not in seen
+    assert seen
+
+
+def test_environment_is_exactly_the_given_one(tmp_path: Path) -> None:
+    env = {"PATH": ENV["PATH"], "ONLY": "this"}
+    code, out = run(["/usr/bin/env"], tmp_path, env)
+    assert code == 0
+    assert sorted(out.splitlines()) == ["ONLY=this", f"PATH={ENV['PATH']}"]
+
+
+def test_child_leads_a_new_session_with_dev_null_stdin_and_merged_output(tmp_path: Path) -> None:
+    script = (
+        "import os, sys; print(os.getsid(0) == os.getpid() == os.getpgid(0));"
+        " print(repr(sys.stdin.read())); sys.stdout.flush();"
+        " print('to stderr', file=sys.stderr)"
+    )
+    code, out = run([PY, "-c", script], tmp_path)
+    assert code == 0
+    assert out.splitlines() == ["True", "''", "to stderr"]
+
+
+def test_sigpipe_and_sigxfsz_are_not_ignored_in_the_child(tmp_path: Path) -> None:
+    """Python ignores SIGPIPE; a task's ``yes | head -1`` must still end by SIGPIPE."""
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN  # the premise
+    code, out = run(["/bin/sh", "-c", "exec grep SigIgn /proc/self/status"], tmp_path)
+    assert code == 0
+    ignored = int(out.split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+    assert not ignored & (1 << (signal.SIGXFSZ - 1))
+
+
+def test_signal_mask_is_empty_in_the_child(tmp_path: Path) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        code, out = run(["/bin/sh", "-c", "exec grep SigBlk /proc/self/status"], tmp_path)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+    assert code == 0
+    assert int(out.split()[1], 16) == 0
+
+
+def test_no_descriptor_of_the_agent_reaches_the_task(tmp_path: Path) -> None:
+    """Even one the agent was started with as inheritable (like a shell's ``3>file``)."""
+    script = f"""
+import os, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+leak = os.open({str(tmp_path / "leak")!r}, os.O_WRONLY | os.O_CREAT)
+os.set_inheritable(leak, True)
+from agent.runners.spawn import spawn
+child, pipe = spawn(["/bin/ls", "/proc/self/fd"], {str(tmp_path)!r}, {{}}, 0)
+out = b""
+while data := os.read(pipe, 65536):
+    out += data
+child.wait()
+print(sorted(int(fd) for fd in out.split()))
+"""
+    done = subprocess.run([PY, "-c", script], capture_output=True, text=True, check=True)
+    # 0-2, and the directory ls itself opened to list /proc/self/fd
+    assert done.stdout.strip() == "[0, 1, 2, 3]"
+
+
+def test_a_program_that_cannot_run_raises_and_leaks_nothing(tmp_path: Path) -> None:
+    plain = tmp_path / "not-executable"
+    plain.write_text("#!/bin/sh\necho hi\n")
+    fds = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(FileNotFoundError):
+        spawn([str(tmp_path / "missing")], tmp_path, ENV, 0)
+    with pytest.raises(PermissionError):
+        spawn([str(plain)], tmp_path, ENV, 0)
+    with pytest.raises(FileNotFoundError):
+        spawn(["/bin/true"], tmp_path / "no-such-dir", ENV, 0)
+    assert len(os.listdir("/proc/self/fd")) == fds
+
+
+def test_bare_program_names_are_found_in_the_tasks_path(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    tool = bindir / "podium-test-tool"
+    tool.write_text("#!/bin/sh\necho found me\n")
+    tool.chmod(0o755)
+    code, out = run(["podium-test-tool"], tmp_path, {"PATH": f"{bindir}:/usr/bin:/bin"})
+    assert (code, out) == (0, "found me\n")
+
+
+def test_exit_codes_and_signal_deaths(tmp_path: Path) -> None:
+    assert run(["/bin/sh", "-c", "exit 7"], tmp_path)[0] == 7
+    child, pipe = spawn(["/bin/sleep", "30"], tmp_path, ENV, 0)
+    os.close(pipe)
+    assert child.poll() is None
+    os.killpg(child.pid, signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL
+    assert child.poll() == -signal.SIGKILL
+
+
+def test_a_child_reaped_by_someone_else_does_not_hang(tmp_path: Path) -> None:
+    child, pipe = spawn(["/bin/true"], tmp_path, ENV, 0)
+    os.close(pipe)
+    time.sleep(0.05)
+    os.waitpid(child.pid, 0)
+    assert isinstance(child, Child)
+    assert child.wait() == 255
