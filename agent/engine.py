@@ -369,6 +369,14 @@ class Engine(ApprovalGate, Rollbacks):
                 self._after_failure(ctx)
                 return True
             return progressed
+        progressed |= self._start_ready(ctx)
+        if not ctx.running and not ctx.ready and not ctx.delayed:
+            progressed |= self._settle(ctx)
+        return progressed
+
+    def _start_ready(self, ctx: RunContext) -> bool:
+        """Start ready tasks while the run's concurrency and the engine's limit allow."""
+        progressed = False
         limit = ctx.wf.spec.concurrency
         while ctx.ready and len(ctx.running) < limit and not self._stopping.is_set():
             if self._inflight >= self.config.max_parallel:
@@ -382,9 +390,12 @@ class Engine(ApprovalGate, Rollbacks):
             ):
                 continue  # an operator decided it meanwhile, or it waits for approval
             self._start(ctx, name)  # a decision made meanwhile is adopted instead
-        if not ctx.running and not ctx.ready and not ctx.delayed:
-            progressed |= self._settle(ctx)
         return progressed
+
+    def _release_slot(self, ctx: RunContext, res: AttemptResult) -> None:
+        self._inflight -= 1
+        ctx.running.discard(res.task)
+        res.released = True
 
     def _settle(self, ctx: RunContext) -> bool:
         """Nothing can start now: the run is finished, or waits for a human."""
@@ -552,9 +563,9 @@ class Engine(ApprovalGate, Rollbacks):
             self._loop.wake()
 
     def _record(self, res: AttemptResult) -> None:
-        self._inflight -= 1
         ctx = self._ctx[res.run_id]
-        ctx.running.discard(res.task)
+        if not res.released:
+            self._release_slot(ctx, res)
         out = res.outcome
         tail = secrets.redact(out.output_tail) if out.output_tail else out.output_tail
         if res.phase == "rollback":

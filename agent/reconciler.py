@@ -320,6 +320,7 @@ class Reconciler:
         wf = loaded.state.workflows[wp.name]
         fps = loaded.desired.fingerprints[wp.name]
         config = loaded.state.config
+        applied = self.store.applied_rows(wp.name)
         tasks = []
         for change in wp.outstanding:
             fp = fps[change.id]
@@ -330,7 +331,7 @@ class Reconciler:
                     "spec_hash": fp.spec_hash,
                     "inputs_hash": fp.inputs_hash,
                     "reason": str(change.reason),
-                    "previous": self.store.applied_row(wp.name, change.id),
+                    "previous": applied.get(change.id),
                 }
             )
         trigger = "schedule" if wp.slot is not None else "git"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import resource
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ from bench.common import (
     run_measured,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
+FLOOR = ROOT / "bench" / "spawnfloor.py"
 NAME = "dag"
 TITLE = "Task throughput on a DAG (podium reconcile vs make -j2)"
 SIZES = (100, 500, 2000)
@@ -104,6 +107,15 @@ def _podium_once(repo: GitRepo, n: int, scratch: Path, tag: str, env: dict[str, 
     return got
 
 
+def _floor_once(n: int, env: dict[str, str], podium_sized: bool) -> Measured:
+    argv = [sys.executable, str(FLOOR), str(n)] + (["--load-podium"] if podium_sized else [])
+    os.sync()
+    got = run_measured(argv, env, ROOT)
+    if got.returncode != 0:
+        raise RuntimeError(f"spawnfloor {n} exited {got.returncode}")
+    return got
+
+
 def _make_once(mk: Path, env: dict[str, str]) -> Measured:
     os.sync()
     got = run_measured(["make", "-s", f"-j{CONCURRENCY}", "-f", str(mk), "all"], env, mk.parent)
@@ -149,6 +161,10 @@ def run(cfg: Config) -> Result:
     mexec: dict[int, list[Measured]] = {n: [] for n in sizes}
     mexec_1: dict[int, list[Measured]] = {n: [] for n in sizes}
     noop: list[Measured] = []
+    # the same DAG run by a bare posix_spawn loop: in a small interpreter, and in one that
+    # loaded Podium's modules (what starting processes costs from a process of that size)
+    floor: dict[tuple[int, bool], list[Measured]] = {}
+    floor_1: dict[tuple[int, bool], list[Measured]] = {}
     try:
         for rep in range(cfg.repeat):  # interleaved, so slow phases of the machine hit all
             for n in sizes:
@@ -158,6 +174,9 @@ def run(cfg: Config) -> Result:
                 mexec[n].append(_make_once(execfiles[n], env))
                 podium_1[n].append(_podium_once(repos[1], 1, scratch, f"1-{n}-{rep}", env))
                 podium[n].append(_podium_once(repos[n], n, scratch, f"{n}-{rep}", env))
+                for sized in (False, True):
+                    floor_1.setdefault((n, sized), []).append(_floor_once(1, env, sized))
+                    floor.setdefault((n, sized), []).append(_floor_once(n, env, sized))
             noop.append(_reconcile(repos[1], scratch, f"1-{sizes[0]}-{rep}", env))
     finally:
         cfg.cleanup(scratch)
@@ -193,6 +212,8 @@ def run(cfg: Config) -> Result:
         noise[n] = p_noise
         m_task, _ = _per_task(make[n], make_1[n], n)
         x_task, _ = _per_task(mexec[n], mexec_1[n], n)
+        f_small, _ = _per_task(floor[(n, False)], floor_1[(n, False)], n)
+        f_sized, _ = _per_task(floor[(n, True)], floor_1[(n, True)], n)
         per_task_ratios[n] = ratio(p_task, m_task)
         exec_ratios[n] = ratio(p_task, x_task)
         rss = max(m.maxrss_mb for m in podium[n])
@@ -216,6 +237,10 @@ def run(cfg: Config) -> Result:
             "wall_ratio": ratio(pw, mw),
             "per_task_ratio": per_task_ratios[n],
             "per_task_ratio_vs_make_exec": ratio(p_task, x_task),
+            "python_floor_per_task_ms": f_small * 1000,
+            "python_floor_podium_sized_per_task_ms": f_sized * 1000,
+            "python_floor_podium_sized_peak_rss_mb": max(m.maxrss_mb for m in floor[(n, True)]),
+            "per_task_ratio_vs_podium_sized_floor": ratio(p_task, f_sized),
         }
         rows.append(
             [
@@ -230,6 +255,9 @@ def run(cfg: Config) -> Result:
                 per_task_ratios[n],
                 x_task * 1000,
                 ratio(p_task, x_task),
+                f_small * 1000,
+                f_sized * 1000,
+                ratio(p_task, f_sized),
                 cpu,
                 rss,
             ]
@@ -252,6 +280,9 @@ def run(cfg: Config) -> Result:
             "per-task ratio",
             "make exec ms/task",
             "ratio vs exec",
+            "py floor ms/task",
+            "podium-size floor ms/task",
+            "ratio vs that floor",
             "podium CPU s",
             "peak RSS MB",
         ],

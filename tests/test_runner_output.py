@@ -78,6 +78,24 @@ def test_rotation_keeps_one_previous_file_and_bounds_size(tmp_path: Path) -> Non
     assert sorted(p.name for p in sink.path.parent.iterdir()) == ["a.log", "a.log.1"]
 
 
+def test_rotation_cuts_at_line_ends_even_within_one_big_write(tmp_path: Path) -> None:
+    """Output read in one large chunk still rotates between lines: both files hold whole
+    lines; only a line longer than the cap is cut."""
+    sink = _sink(tmp_path, max_bytes=100)
+    sink.write(b"".join(f"line {n:05d}\n".encode() for n in range(100)))  # 11 bytes each
+    sink.close()
+    current = sink.path.read_text()
+    previous = sink.path.with_name("a.log.1").read_text()
+    assert current.endswith("line 00099\n") and current.startswith("line ")
+    assert previous.startswith("line ") and previous.endswith("\n")
+    assert len(current) <= 100 and len(previous) <= 100
+    long = _sink(tmp_path / "long", max_bytes=100)
+    long.write(b"x" * 250 + b"\n")
+    long.close()
+    assert long.path.read_text() == "x" * 50 + "\n"
+    assert long.path.with_name("a.log.1").read_text() == "x" * 100
+
+
 def test_write_text_and_note_start_on_their_own_line(tmp_path: Path) -> None:
     """Text from a runner is buffered like bytes; a note never glues onto a partial line."""
     sink = _sink(tmp_path)

@@ -48,10 +48,7 @@ def _when(ts: float | None) -> str:
 def run_summary_rows(store: SQLiteStore, runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
     rows = []
     for r in runs:
-        tasks = store.run_tasks(r.id)
-        counts: dict[str, int] = {}
-        for t in tasks.values():
-            counts[str(t.status)] = counts.get(str(t.status), 0) + 1
+        counts = store.task_status_counts(r.id)
         rows.append(
             {
                 "id": r.id,

@@ -137,15 +137,20 @@ class OutputSink:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = io.FileIO(self.path, "wb")
-        if self._size and self._size + len(data) > self._max_bytes:
-            self._rotate()
-        while data:
-            room = self._max_bytes - self._size
-            if room <= 0:
+        if self._size + len(data) <= self._max_bytes:
+            self._write_all(data)
+            return
+        # rotate at line ends: only a line longer than the cap itself is cut
+        for line in data.splitlines(keepends=True):
+            if self._size and self._size + len(line) > self._max_bytes:
                 self._rotate()
-                continue
-            piece, data = data[:room], data[room:]
-            self._write_all(piece)
+            while len(line) > self._max_bytes - self._size:
+                room = self._max_bytes - self._size
+                self._write_all(line[:room])
+                line = line[room:]
+                self._rotate()
+            if line:
+                self._write_all(line)
 
     def _write_all(self, piece: bytes) -> None:
         assert self._file is not None

@@ -230,21 +230,31 @@ class ProcessLoop:
             duration=duration,
         )
 
-    def _read(self, entry: _Proc) -> None:
-        assert entry.pipe is not None
-        try:
-            data = os.read(entry.pipe, READ_SIZE)
-        except BlockingIOError:
-            return
-        if data:
-            entry.sink.write(data)
-            return
-        self._unwatch(entry.pipe)
-        os.close(entry.pipe)
-        entry.pipe = None
+    def _read(self, entry: _Proc, drain: bool = False) -> None:
+        """Take what the pipe holds (once, or with ``drain`` until it is empty); at its end
+        see whether the process has exited too, so both are noticed in one round."""
+        while entry.pipe is not None:
+            try:
+                data = os.read(entry.pipe, READ_SIZE)
+            except BlockingIOError:
+                return
+            if data:
+                entry.sink.write(data)
+                if drain:
+                    continue
+                return
+            self._unwatch(entry.pipe)
+            os.close(entry.pipe)
+            entry.pipe = None
+            if not entry.exited and entry.proc.poll() is not None:
+                self._exited(entry)
 
     def _reap(self, entry: _Proc) -> None:
         entry.proc.wait()
+        self._exited(entry)
+        self._read(entry, drain=True)
+
+    def _exited(self, entry: _Proc) -> None:
         entry.exited = True
         if entry.pidfd is not None:
             self._unwatch(entry.pidfd)

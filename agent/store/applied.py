@@ -46,6 +46,11 @@ class AppliedStore(Connection):
         row = self._one("SELECT * FROM applied WHERE workflow = ? AND task = ?", (workflow, task))
         return None if row is None else dict(row)
 
+    def applied_rows(self, workflow: str) -> dict[str, dict[str, Any]]:
+        """Every applied row of ``workflow``, by task (one query)."""
+        rows = self._all("SELECT * FROM applied WHERE workflow = ?", (workflow,))
+        return {str(r["task"]): dict(r) for r in rows}
+
     def set_applied(
         self,
         workflow: str,

@@ -71,20 +71,23 @@ class RunStore(Connection):
                 (workflow, revision, RunStatus.PENDING, trigger, slot, now, dumps(definition)),
             )
             run_id = int(cur.lastrowid or 0)
-            for t in tasks:
-                self._x(
+            with self._lock:
+                self._db.executemany(
                     "INSERT INTO run_tasks (run_id, task, status, fingerprint, spec_hash,"
                     " inputs_hash, reason, previous) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        run_id,
-                        t["task"],
-                        t.get("status", TaskStatus.PENDING),
-                        t["fingerprint"],
-                        t["spec_hash"],
-                        t["inputs_hash"],
-                        t["reason"],
-                        None if t.get("previous") is None else dumps(t["previous"]),
-                    ),
+                    [
+                        (
+                            run_id,
+                            t["task"],
+                            t.get("status", TaskStatus.PENDING),
+                            t["fingerprint"],
+                            t["spec_hash"],
+                            t["inputs_hash"],
+                            t["reason"],
+                            None if t.get("previous") is None else dumps(t["previous"]),
+                        )
+                        for t in tasks
+                    ],
                 )
         return run_id
 
@@ -186,6 +189,14 @@ class RunStore(Connection):
             r["task"]: self._task(r)
             for r in self._all("SELECT * FROM run_tasks WHERE run_id = ?", (run_id,))
         }
+
+    def task_status_counts(self, run_id: int) -> dict[str, int]:
+        """How many of the run's tasks are in each status."""
+        rows = self._all(
+            "SELECT status, COUNT(*) AS n FROM run_tasks WHERE run_id = ? GROUP BY status",
+            (run_id,),
+        )
+        return {str(r["status"]): int(r["n"]) for r in rows}
 
     def get_run_task(self, run_id: int, task: str) -> RunTaskRecord:
         row = self._one("SELECT * FROM run_tasks WHERE run_id = ? AND task = ?", (run_id, task))
