@@ -128,6 +128,11 @@ def _wall(runs: list[Measured]) -> float:
     return median([m.wall for m in runs])
 
 
+def _spread(runs: list[Measured]) -> float:
+    walls = [m.wall for m in runs]
+    return max(walls) - min(walls)
+
+
 def _per_task(runs: list[Measured], starts: list[Measured], n: int) -> tuple[float, float]:
     """Median over repeats of (wall(N) - wall(the 1-task run next to it)) / N, in seconds,
     and the median absolute deviation of those differences / N (its noise)."""
@@ -289,16 +294,20 @@ def run(cfg: Config) -> Result:
         rows,
     )
     n_max = max(sizes)
-    # compare with the smallest N whose per-task figure stands out of the start-up noise
-    # (positive, and its median absolute deviation within 25 % of it)
+    # compare with the smallest N whose work stands out of the start-up noise: positive,
+    # its paired differences' deviation within 25 % of it, and N tasks' worth of time at
+    # least twice the spread of the start-up runs next to it (at N = 100 the work can be a
+    # few tens of ms against start-ups that move by as much); failing that, the next
+    # largest N
     usable = [
         n
         for n in sorted(sizes)[:-1]
         if (exec_ratios[n] or 0) > 0
         and noise[n] <= 0.25 * data["sizes"][str(n)]["podium_per_task_ms"] / 1000
+        and n * data["sizes"][str(n)]["podium_per_task_ms"] / 1000 >= 2 * _spread(podium_1[n])
     ]
-    n_min = usable[0] if usable else min(sizes)
-    growth = ratio(exec_ratios[n_max], exec_ratios[n_min]) if usable else None
+    n_min = usable[0] if usable else sorted(sizes)[-2]
+    growth = ratio(exec_ratios[n_max], exec_ratios[n_min])
     data["per_task_ratio_growth"] = {"value": growth, "from_n": n_min, "to_n": n_max}
     targets = [
         Target(
