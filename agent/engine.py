@@ -9,14 +9,14 @@ per task does not grow with the size of the DAG.
 
 The engine's shared state and writes live in :mod:`agent.engine_core`, approval
 gates in :mod:`agent.approval_gate`, failure handling and rollback in
-:mod:`agent.rollbacks`.
+:mod:`agent.rollbacks`, recording outcomes in :mod:`agent.outcomes`, loading run
+contexts in :mod:`agent.runcontexts`, checkouts in :mod:`agent.checkouts` and crash
+recovery in :mod:`agent.recovery`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
-import os
 import queue
 import time
 from collections.abc import Hashable
@@ -27,26 +27,23 @@ import structlog
 
 from agent import secrets
 from agent.approval_gate import ApprovalGate
-from agent.engine_core import PASS_ENV, SATISFIED, EngineConfig
-from agent.errors import PodiumError, SourceError
+from agent.engine_core import EngineConfig
+from agent.errors import PodiumError
 from agent.kinds import runner_for
-from agent.leftovers import kill_leftover, leftover_processes
-from agent.planner import Applied
-from agent.retry import compute_backoff, should_retry
-from agent.rollbacks import Rollbacks
+from agent.outcomes import Outcomes
+from agent.recovery import Recovery
+from agent.runcontexts import RunContexts
 from agent.runctx import AttemptResult, RunContext
-from agent.rundef import workflow_from
 from agent.runners.base import Outcome, OutcomeStatus, TaskContext
 from agent.runners.shell import command_argv
-from agent.spec.loader import WorkflowDef
-from agent.spec.models import OnFailure, SecretRef, TaskBase
+from agent.spec.models import OnFailure
 from agent.states import RUN_TERMINAL, RunStatus, TaskStatus
-from agent.store.records import AttemptRecord, RunRecord
+from agent.store.records import AttemptRecord
 
 log = structlog.get_logger("podium.engine")
 
 
-class Engine(ApprovalGate, Rollbacks):
+class Engine(ApprovalGate, Outcomes, RunContexts, Recovery):
     """Starts, resumes and finishes runs. Not thread-safe: one coordinator drives it."""
 
     # -- public -----------------------------------------------------------------
@@ -92,57 +89,6 @@ class Engine(ApprovalGate, Rollbacks):
     @property
     def busy(self) -> bool:
         return self._inflight > 0
-
-    def recover(self) -> None:
-        """After a restart: settle attempts that a dead agent left 'running', and remove
-        checkouts no active run needs."""
-        self._recovered = True
-        leftovers: dict[int, list[int]] | None = None
-        for run in self.store.active_runs():
-            recovered = False
-            for attempt in self.store.running_attempts(run.id):
-                if leftovers is None:
-                    leftovers = leftover_processes(self.config.data_dir)
-                for pid in leftovers.get(attempt.id, []):
-                    kill_leftover(pid, attempt.id, self.config.data_dir, self.config.grace)
-                recovered = True
-                self.store.finish_attempt(
-                    attempt.id, "interrupted", error="agent stopped while the attempt ran"
-                )
-                rt = self.store.get_run_task(run.id, attempt.task)
-                if attempt.phase == "rollback" or rt.status is not TaskStatus.RUNNING:
-                    continue
-                wf = workflow_from(run.definition)
-                spec = next(t for t in wf.spec.tasks if t.id == attempt.task)
-                with self.store.tx():
-                    if spec.idempotent:
-                        self.store.set_task_status(run.id, attempt.task, TaskStatus.PENDING)
-                        self.store.emit(
-                            "task_resumed",
-                            workflow=run.workflow,
-                            run_id=run.id,
-                            task=attempt.task,
-                            data={"attempt": attempt.number},
-                        )
-                    else:
-                        self.store.set_task_status(
-                            run.id,
-                            attempt.task,
-                            TaskStatus.INTERRUPTED,
-                            error="interrupted: the agent stopped while this non-idempotent"
-                            " task ran; retry, skip or fail it",
-                        )
-                        self._emit(
-                            "waiting_decision",
-                            run.workflow,
-                            wf,
-                            run.id,
-                            attempt.task,
-                            {"attempt": attempt.number},
-                        )
-            if recovered:
-                log.info("run_recovered", run_id=run.id, workflow=run.workflow)
-        self._sweep_checkouts()
 
     def drive(self, *, wait: bool = True, idle_timeout: float | None = None) -> None:
         """Advance every active run until each is finished or waiting for a human.
@@ -261,88 +207,6 @@ class Engine(ApprovalGate, Rollbacks):
 
     # -- loading ----------------------------------------------------------------
 
-    def _load_active(self) -> None:
-        """Track the store's active runs; reload a run only when something outside changed it.
-
-        Cheap when nothing changed (one small query): definitions are decoded only for new
-        runs or a changed run status, and waiting runs are refreshed only after a decision.
-        """
-        active = self.store.active_run_statuses()
-        for run_id in [i for i, c in self._ctx.items() if i not in active and not c.running]:
-            self._finish(self._ctx[run_id])
-        version = self.store.get("decisions_version")
-        decided = version != self._decisions_version
-        self._decisions_version = version
-        for run_id, status in active.items():
-            ctx = self._ctx.get(run_id)
-            if ctx is not None and status is ctx.run.status:
-                waiting = status in (RunStatus.WAITING_APPROVAL, RunStatus.WAITING_DECISION)
-                if not (decided and waiting and not ctx.running):
-                    continue
-            run = self.store.get_run(run_id)
-            fresh = self._make_ctx(run, ctx.wf if ctx is not None else None)
-            if ctx is not None:
-                fresh.checkout, fresh.env_base = ctx.checkout, ctx.env_base
-                fresh.author_email = ctx.author_email
-                fresh.running = ctx.running  # attempts in flight still report here
-            self._ctx[run_id] = fresh
-
-    def _make_ctx(self, run: RunRecord, wf: WorkflowDef | None = None) -> RunContext:
-        wf = wf if wf is not None else workflow_from(run.definition)
-        tasks = self.store.run_tasks(run.id)
-        specs = {t.id: t for t in wf.spec.tasks}
-        status = {name: rt.status for name, rt in tasks.items()}
-        failures = {
-            name: sum(
-                1
-                for a in self.store.attempts(run.id, name)
-                if a.phase == "run" and a.status in ("failed", "timed_out")
-            )
-            for name, rt in tasks.items()
-            if rt.attempts
-        }
-        dependants: dict[str, list[str]] = {name: [] for name in tasks}
-        unmet: dict[str, int] = {}
-        for name in tasks:
-            count = 0
-            for need in specs[name].needs:
-                if need in tasks:
-                    dependants[need].append(name)
-                    if status[need] not in SATISFIED:
-                        count += 1
-            unmet[name] = count
-        ctx = RunContext(
-            run=run,
-            wf=wf,
-            specs=specs,
-            status=status,
-            failures=failures,
-            fingerprints={n: rt.fingerprint for n, rt in tasks.items()},
-            hashes={n: (rt.spec_hash, rt.inputs_hash) for n, rt in tasks.items()},
-            dependants=dependants,
-            unmet=unmet,
-            waiting={n for n, s in status.items() if s is TaskStatus.WAITING_APPROVAL},
-            completed=max((rt.completed_seq or 0 for rt in tasks.values()), default=0),
-            attempts={n: rt.attempts for n, rt in tasks.items() if rt.attempts},
-            log_dir=str(self.config.data_dir / "logs" / f"run-{run.id}"),
-        )
-        now = time.time()
-        for name in tasks:  # definition order keeps starts deterministic
-            st = status[name]
-            if st is TaskStatus.PENDING and unmet[name] == 0:
-                nb = tasks[name].not_before
-                if nb is not None and nb > now:
-                    heapq.heappush(ctx.delayed, (nb, name))
-                else:
-                    ctx.ready.append(name)
-            if st in (TaskStatus.FAILED, TaskStatus.TIMED_OUT):
-                ctx.failed = True
-            if st is TaskStatus.ROLLBACK_FAILED:
-                ctx.rollback_failed = True
-        if run.status is RunStatus.ROLLING_BACK:
-            ctx.rollback_queue = self._rollback_order(run.id, resume=True)
-        return ctx
-
     # -- stepping ---------------------------------------------------------------
 
     def _step_all(self) -> bool:
@@ -392,11 +256,6 @@ class Engine(ApprovalGate, Rollbacks):
             self._start(ctx, name)  # a decision made meanwhile is adopted instead
         return progressed
 
-    def _release_slot(self, ctx: RunContext, res: AttemptResult) -> None:
-        self._inflight -= 1
-        ctx.running.discard(res.task)
-        res.released = True
-
     def _settle(self, ctx: RunContext) -> bool:
         """Nothing can start now: the run is finished, or waits for a human."""
         statuses = set(ctx.status.values())
@@ -429,38 +288,6 @@ class Engine(ApprovalGate, Rollbacks):
             ctx.ready.append(name)
 
     # -- starting and finishing attempts -------------------------------------------
-
-    def _prepare(self, ctx: RunContext) -> Path:
-        if ctx.checkout is not None:
-            return ctx.checkout
-        if self.source is None:
-            raise SourceError("no source to check the run's revision out from")
-        dest = self._checkout_dir(ctx.run.id)
-        if dest.exists():
-            self.source.remove_checkout(dest)
-        ctx.checkout = self.source.checkout(ctx.run.revision, dest)
-        ctx.env_base = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
-        ctx.env_base.update(
-            {
-                "PODIUM_RUN_ID": str(ctx.run.id),
-                "PODIUM_WORKFLOW": ctx.name,
-                "PODIUM_REVISION": ctx.run.revision,
-                "PODIUM_CHECKOUT": str(ctx.checkout),
-                "PODIUM_DATA_DIR": str(self.config.data_dir),
-            }
-        )
-        ctx.env_base.update(ctx.wf.spec.params)
-        return ctx.checkout
-
-    def _task_env(self, ctx: RunContext, spec: TaskBase) -> dict[str, str]:
-        env = dict(ctx.env_base)
-        for key, value in spec.env.items():
-            if isinstance(value, SecretRef):
-                env[key] = secrets.resolve(value.secret, self.config.secrets_dir)
-            else:
-                env[key] = value
-        env["PODIUM_TASK"] = spec.id
-        return env
 
     def _start(self, ctx: RunContext, name: str, phase: str = "run") -> bool:
         """Start an attempt of ``name``; False when an operator decided the task meanwhile
@@ -562,121 +389,6 @@ class Engine(ApprovalGate, Rollbacks):
         if self._loop is not None:
             self._loop.wake()
 
-    def _record(self, res: AttemptResult) -> None:
-        ctx = self._ctx[res.run_id]
-        if not res.released:
-            self._release_slot(ctx, res)
-        out = res.outcome
-        tail = secrets.redact(out.output_tail) if out.output_tail else out.output_tail
-        if res.phase == "rollback":
-            self._record_rollback(ctx, res, tail)
-            return
-        name = res.task
-        if out.status is OutcomeStatus.CANCELLED and self._stopping.is_set():
-            self._record_shutdown(ctx, res, tail)
-            return
-        if out.ok:
-            spec = ctx.specs[name]
-            spec_hash, inputs_hash = ctx.hashes[name]
-            with self.store.tx():
-                self.store.finish_attempt(
-                    res.attempt_id, "succeeded", out.exit_code, out.http_status, tail
-                )
-                self._set_task(
-                    ctx,
-                    name,
-                    TaskStatus.SUCCEEDED,
-                    completed_seq=ctx.next_seq(),
-                    finished_at=time.time(),
-                )
-                self.store.set_applied(
-                    ctx.name,
-                    name,
-                    Applied(
-                        ctx.fingerprints[name],
-                        spec_hash,
-                        inputs_hash,
-                        ctx.run.revision,
-                        time.time(),
-                    ),
-                    ctx.run.id,
-                    spec.rollback_action(),
-                )
-            self._release_dependants(ctx, name)
-            self._hook("task_succeeded", ctx, name, out)
-            return
-        status = "timed_out" if out.status is OutcomeStatus.TIMED_OUT else "failed"
-        error = out.error or (
-            f"timed out after {ctx.specs[name].timeout}s"
-            if status == "timed_out"
-            else f"exit code {out.exit_code}"
-            if out.exit_code is not None
-            else f"HTTP {out.http_status}"
-            if out.http_status is not None
-            else "failed"
-        )
-        failures = ctx.failures.get(name, 0) + 1
-        ctx.failures[name] = failures
-        policy = ctx.specs[name].retries
-        if should_retry(policy, failures):  # also when stopping: the retry is persisted
-            delay = compute_backoff(policy, failures)
-            with self.store.tx():
-                self.store.finish_attempt(
-                    res.attempt_id, status, out.exit_code, out.http_status, tail, error
-                )
-                self._set_task(
-                    ctx, name, TaskStatus.PENDING, not_before=time.time() + delay, error=error
-                )
-            heapq.heappush(ctx.delayed, (time.time() + delay, name))
-            log.info(
-                "task_retry_scheduled",
-                run_id=ctx.run.id,
-                workflow=ctx.name,
-                task=name,
-                failures=failures,
-                delay=round(delay, 3),
-                error=error,
-            )
-            return
-        with self.store.tx():
-            self.store.finish_attempt(
-                res.attempt_id, status, out.exit_code, out.http_status, tail, error
-            )
-            self._task_failed_final(
-                ctx,
-                name,
-                error,
-                TaskStatus(status),
-                {
-                    "exit_code": out.exit_code,
-                    "http_status": out.http_status,
-                    "attempts": failures,
-                    "output_tail": tail or "",
-                },
-            )
-        self._hook("task_failed", ctx, name, out)
-
-    def _record_shutdown(self, ctx: RunContext, res: AttemptResult, tail: str | None) -> None:
-        name = res.task
-        with self.store.tx():
-            self.store.finish_attempt(
-                res.attempt_id,
-                "interrupted",
-                res.outcome.exit_code,
-                None,
-                tail,
-                "cancelled: the agent is shutting down",
-            )
-            if ctx.specs[name].idempotent:
-                self._set_task(ctx, name, TaskStatus.PENDING)
-            else:
-                self._set_task(
-                    ctx,
-                    name,
-                    TaskStatus.INTERRUPTED,
-                    error="interrupted by agent shutdown; retry, skip or fail it",
-                )
-
     # -- failure handling and rollback ---------------------------------------------
 
     # -- shutdown ---------------------------------------------------------------
@@ -724,29 +436,6 @@ class Engine(ApprovalGate, Rollbacks):
             workflow=ctx.name,
             status=str(ctx.run.status),
         )
-
-    def _checkout_dir(self, run_id: int) -> Path:
-        return self.config.data_dir / "checkouts" / f"run-{run_id}"
-
-    def _remove_checkout(self, run_id: int) -> None:
-        """Delete a finished run's checkout, whichever process made it."""
-        dest = self._checkout_dir(run_id)
-        if self.source is None or self.config.keep_checkouts or not dest.exists():
-            return
-        with contextlib.suppress(PodiumError, OSError):
-            self.source.remove_checkout(dest)
-
-    def _sweep_checkouts(self) -> None:
-        """Remove checkouts of runs that are no longer active (finished elsewhere: superseded,
-        or by an agent that died before it cleaned up)."""
-        root = self.config.data_dir / "checkouts"
-        if not root.is_dir():
-            return
-        active = {r.id for r in self.store.active_runs()}
-        for entry in root.iterdir():
-            number = entry.name.removeprefix("run-")
-            if number.isdigit() and int(number) not in active:
-                self._remove_checkout(int(number))
 
 
 __all__ = ["Engine", "EngineConfig"]

@@ -161,6 +161,10 @@ class EngineCore:
             except Exception:  # hooks never break a run
                 log.exception("hook_failed", hook=name)
 
+    def _finish(self, ctx: RunContext) -> None:
+        """Stop tracking a finished run (the engine proper implements it)."""
+        raise NotImplementedError
+
     def _start(self, ctx: RunContext, name: str, phase: str = "run") -> bool:
         """Start an attempt (the engine proper implements it)."""
         raise NotImplementedError
