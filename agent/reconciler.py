@@ -21,6 +21,7 @@ from agent.errors import PodiumError
 from agent.fingerprint import TaskFingerprint, fingerprint_workflow
 from agent.notify.routing import routes_for
 from agent.planner import Desired, Executed, Plan, WorkflowPlan, due_slot, plan
+from agent.revision_effects import prune_removed, supersede_waiting
 from agent.rundef import definition_of
 from agent.source.base import FetchResult, Source
 from agent.spec.loader import (
@@ -33,7 +34,6 @@ from agent.spec.loader import (
     load_workflow,
 )
 from agent.spec.models import RepoConfig
-from agent.states import RunStatus, TaskStatus
 from agent.store.sqlite import SQLiteStore
 
 log = structlog.get_logger("podium.reconcile")
@@ -239,7 +239,9 @@ class Reconciler:
 
     def act(self, loaded: _Loaded, the_plan: Plan) -> tuple[list[int], list[int]]:
         started: list[int] = []
-        superseded = self._supersede(loaded, the_plan)
+        superseded = supersede_waiting(
+            self.store, self.notifiers, loaded.state, loaded.desired.fingerprints, the_plan
+        )
         if superseded:
             the_plan = plan(loaded.desired, self.executed(), self.clock())
         # With podium.yaml invalid the loader falls back to default settings (another
@@ -257,64 +259,21 @@ class Reconciler:
             if wp.removed and forget:
                 wf = loaded.state.workflows[wp.name]
                 if wf.spec.prune and wp.active_run is None:
-                    self._prune(wp.name, wf.file, list(wp.removed), loaded)
+                    prune_removed(
+                        self.store,
+                        self.source,
+                        self.notifiers,
+                        wp.name,
+                        wf.file,
+                        list(wp.removed),
+                        loaded.state.config,
+                    )
                     continue
                 if not wf.spec.prune:
                     self.store.forget_applied(wp.name, list(wp.removed))
             if wp.startable:
                 started.append(self._start(loaded, wp))
         return started, superseded
-
-    def _prune(self, workflow: str, file: str, tasks: list[str], loaded: _Loaded) -> None:
-        """Roll back tasks removed from Git, as defined at the revision that applied them."""
-        by_revision: dict[str, list[dict[str, Any]]] = {}
-        for task in tasks:
-            row = self.store.applied_row(workflow, task)
-            if row is not None:
-                by_revision.setdefault(str(row["revision"]), []).append(row)
-        config = loaded.state.config
-        for revision, rows in sorted(by_revision.items()):
-            try:
-                snap = self.source.snapshot(revision)
-                old, _ = load_workflow(snap, file, load_config(snap)[0])
-            except (PodiumError, OSError):
-                old = None
-            names = [str(r["task"]) for r in rows]
-            if old is None or any(n not in fingerprint_workflow(old) for n in names):
-                self.store.forget_applied(workflow, names)
-                log.warning("prune_skipped", workflow=workflow, tasks=names, revision=revision)
-                continue
-            fps = fingerprint_workflow(old)
-            run_tasks = [
-                {
-                    "task": str(r["task"]),
-                    "fingerprint": str(r["fingerprint"]),
-                    "spec_hash": str(r["spec_hash"]),
-                    "inputs_hash": str(r["inputs_hash"]),
-                    "reason": "removed",
-                    "previous": None,
-                    "status": TaskStatus.SUCCEEDED,
-                }
-                for r in rows
-            ]
-            with self.store.tx():
-                run_id = self.store.create_run(
-                    workflow,
-                    revision,
-                    "prune",
-                    definition_of(old, fps, config.directory, config.operators),
-                    run_tasks,
-                )
-                self.store.set_run_status(run_id, RunStatus.RUNNING)
-                self.store.set_run_status(run_id, RunStatus.ROLLING_BACK)
-                self.store.emit(
-                    "pruning",
-                    workflow=workflow,
-                    run_id=run_id,
-                    data={"tasks": names, "revision": revision},
-                    routes=routes_for("pruning", None, self.notifiers),
-                )
-            log.info("prune_started", workflow=workflow, run_id=run_id, tasks=names)
 
     def _start(self, loaded: _Loaded, wp: WorkflowPlan) -> int:
         wf = loaded.state.workflows[wp.name]
@@ -355,67 +314,6 @@ class Reconciler:
             trigger=trigger,
         )
         return run_id
-
-    def _supersede(self, loaded: _Loaded, the_plan: Plan) -> list[int]:
-        """Cancel waiting runs whose waiting tasks changed in Git (nobody approves X and gets Y)."""
-        out: list[int] = []
-        for run in self.store.active_runs():
-            if run.status not in (RunStatus.WAITING_APPROVAL, RunStatus.WAITING_DECISION):
-                continue
-            wp = the_plan.workflow(run.workflow)
-            fps = loaded.desired.fingerprints.get(run.workflow)
-            tasks = self.store.run_tasks(run.id)
-            waiting = {
-                n: t
-                for n, t in tasks.items()
-                if t.status
-                in (TaskStatus.WAITING_APPROVAL, TaskStatus.PENDING, TaskStatus.INTERRUPTED)
-            }
-            if wp is None or fps is None:
-                changed = True
-            else:
-                changed = any(
-                    n not in fps or fps[n].fingerprint != t.fingerprint for n, t in waiting.items()
-                )
-            if not changed:
-                continue
-            notify = (
-                loaded.state.workflows[run.workflow].spec.notify
-                if run.workflow in loaded.state.workflows
-                else None
-            )
-            with self.store.tx():
-                for name in waiting:
-                    for req in self.store.approvals(run_id=run.id, task=name, status="pending"):
-                        self.store.decide_approval(
-                            req.id,
-                            "superseded",
-                            None,
-                            f"superseded by {loaded.state.revision}",
-                            "git",
-                        )
-                        self.store.emit(
-                            "approval_superseded",
-                            workflow=run.workflow,
-                            run_id=run.id,
-                            task=name,
-                            data={"approval_id": req.id, "revision": loaded.state.revision},
-                            routes=routes_for("approval_superseded", notify, self.notifiers),
-                        )
-                    self.store.set_task_status(run.id, name, TaskStatus.CANCELLED)
-                self.store.set_run_status(
-                    run.id, RunStatus.CANCELLED, "superseded by a new revision"
-                )
-                self.store.emit(
-                    "cancelled",
-                    workflow=run.workflow,
-                    run_id=run.id,
-                    data={"reason": "superseded", "revision": loaded.state.revision},
-                    routes=routes_for("cancelled", notify, self.notifiers),
-                )
-            log.info("run_superseded", run_id=run.id, workflow=run.workflow)
-            out.append(run.id)
-        return out
 
     # -- the pass -------------------------------------------------------------------
 
