@@ -14,13 +14,10 @@ import fcntl
 import hashlib
 import os
 import posixpath
-import re
 import shutil
-import stat
-import subprocess
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import git
@@ -28,6 +25,18 @@ import structlog
 
 from agent.errors import SourceError
 from agent.source.base import Commit, FetchResult
+from agent.source.gitcmd import (
+    GIT_ERRORS,
+    call_git,
+    check_ref,
+    is_git_repository,
+    is_remote_url,
+    mask_url,
+    normalize_root,
+    path_key,
+    run_git,
+)
+from agent.source.gitsnapshot import GitSnapshot
 
 log = structlog.get_logger(__name__)
 
@@ -37,240 +46,7 @@ _ORIGIN = "refs/remotes/origin/"
 _FALLBACK_BRANCHES = ("main", "master")
 _FETCH_TIMEOUT = 600.0
 _LS_REMOTE_TIMEOUT = 30.0
-_SSH_COMMAND = "ssh -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=15"
 _LOG_FORMAT = "%H%x00%an%x00%ae%x00%ct%x00%B"
-_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s'\"]+@")
-_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[^-/:][^/:]*:)")  # git: a colon before a slash
-_GIT_ERRORS = (git.exc.GitError, git.exc.ODBError, ValueError, OSError)
-
-
-def mask_url(text: str) -> str:
-    """Replace the credentials of every URL in ``text`` with ``***``."""
-    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
-
-
-def is_remote_url(location: str) -> bool:
-    """Whether ``location`` is a URL (``https://``, ``ssh://``, ``file://``, ``user@host:path``)."""
-    return _URL.match(location) is not None
-
-
-def is_git_repository(path: Path) -> bool:
-    """Whether ``path`` is a Git work tree (has ``.git``) or a bare repository."""
-    bare = (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
-    return (path / ".git").exists() or bare
-
-
-def _git_env() -> dict[str, str]:
-    """Environment for every git subprocess: never prompt, give up on dead connections."""
-    env = {
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_ASKPASS": "true",
-        "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
-        "GIT_HTTP_LOW_SPEED_TIME": "30",
-        "GIT_LFS_SKIP_SMUDGE": "1",
-    }
-    if "GIT_SSH_COMMAND" not in os.environ and "GIT_SSH" not in os.environ:
-        env["GIT_SSH_COMMAND"] = _SSH_COMMAND
-    return env
-
-
-def _one_line(stderr: str, status: int) -> str:
-    """Git's complaint on one line: its fatal/error lines, else its last line."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith(("fatal:", "error:"))]
-    text = "; ".join(errors or lines[-1:]) or f"exit status {status}"
-    return mask_url(text)[:500]
-
-
-def _call(g: git.Git, *args: str, timeout: float | None = None) -> tuple[int, str, str]:
-    """Run ``git <args>``; return (status, stdout, stderr); raise only if git cannot run."""
-    command = getattr(g, args[0].replace("-", "_"))
-    try:
-        status, out, err = command(
-            *args[1:],
-            with_extended_output=True,
-            with_exceptions=False,
-            env=_git_env(),
-            kill_after_timeout=timeout,
-        )
-    except _GIT_ERRORS as exc:
-        raise SourceError(mask_url(f"git {args[0]} could not run: {exc}")) from None
-    return int(status), str(out), str(err)
-
-
-def _run(g: git.Git, *args: str, timeout: float | None = None) -> str:
-    """Run ``git <args>`` and return its output; raise :class:`SourceError` if it fails."""
-    status, out, err = _call(g, *args, timeout=timeout)
-    if status != 0:
-        raise SourceError(f"git {args[0]} failed: {_one_line(err, status)}")
-    return out
-
-
-def _normalize_root(path: str) -> str:
-    """The sub-path as a clean relative POSIX path ("" for the repository root)."""
-    root = posixpath.normpath(path.strip().strip("/") or ".")
-    if root == ".":
-        return ""
-    if root == ".." or root.startswith("../"):
-        raise SourceError(f"sub-path must stay inside the repository: {path!r}")
-    return root
-
-
-def _key(path: str) -> str:
-    """A snapshot path in the form the file index uses."""
-    return posixpath.normpath(path)
-
-
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """Turn git, gitdb and OS errors raised inside the block into :class:`SourceError`."""
-    try:
-        yield
-    except _GIT_ERRORS as exc:
-        raise SourceError(mask_url(f"{action}: {exc}")) from None
-
-
-def _check_ref(ref: str) -> None:
-    """Refuse a revision that git would read as an option."""
-    if not ref or ref.startswith("-"):
-        raise SourceError(f"unknown revision {ref!r}")
-
-
-class GitSnapshot:
-    """The files of one commit below a sub-path, read from the cached repository's objects."""
-
-    def __init__(self, repo: git.Repo, lock: threading.Lock, revision: str, root: str) -> None:
-        self._repo = repo
-        self._lock = lock
-        self._revision = revision
-        self._root = root
-        self._index: dict[str, git.Blob] | None = None
-        self._sizes: dict[str, int] = {}
-        self._contents: dict[str, bytes] = {}
-
-    @property
-    def revision(self) -> str:
-        return self._revision
-
-    def prefetch(self, paths: list[str], max_bytes: int) -> None:
-        """Read many files in two git processes (sizes, then contents up to ``max_bytes``).
-
-        Loading a revision reads every workflow file: one batch is far cheaper than a
-        round trip per file. Files that cannot be read this way are read one by one later.
-        """
-        blobs = {p: self._blobs().get(_key(p)) for p in paths}
-        wanted = {p: b.hexsha for p, b in blobs.items() if b is not None}
-        if not wanted:
-            return
-        env = {**os.environ, **_git_env()}
-        try:
-            checked = (
-                subprocess.run(
-                    ["git", "cat-file", "--batch-check"],
-                    cwd=self._repo.git_dir,
-                    env=env,
-                    input="\n".join(wanted.values()).encode() + b"\n",
-                    capture_output=True,
-                    check=True,
-                    timeout=60,
-                )
-                .stdout.decode()
-                .splitlines()
-            )
-            sizes = {}
-            for line in checked:
-                sha, _, size = line.split()
-                sizes[sha] = int(size)
-            small = [sha for sha in dict.fromkeys(wanted.values()) if sizes[sha] <= max_bytes]
-            out = subprocess.run(
-                ["git", "cat-file", "--batch"],
-                cwd=self._repo.git_dir,
-                env=env,
-                input="\n".join(small).encode() + b"\n",
-                capture_output=True,
-                check=True,
-                timeout=60,
-            ).stdout
-        except (OSError, ValueError, KeyError, subprocess.SubprocessError):
-            return  # the one-by-one path still works and reports errors properly
-        contents: dict[str, bytes] = {}
-        pos = 0
-        while pos < len(out):
-            end = out.index(b"\n", pos)
-            sha, _, size = out[pos:end].decode().split()
-            start = end + 1
-            contents[sha] = out[start : start + int(size)]
-            pos = start + int(size) + 1
-        for path, sha in wanted.items():
-            self._sizes[_key(path)] = sizes[sha]
-            if sha in contents:
-                self._contents[_key(path)] = contents[sha]
-
-    def files(self) -> list[str]:
-        """Every regular file below the root, sorted."""
-        return sorted(self._blobs())
-
-    def exists(self, path: str) -> bool:
-        """Whether ``path`` is a regular file in this snapshot."""
-        return _key(path) in self._blobs()
-
-    def size(self, path: str) -> int:
-        """The file's size in bytes."""
-        known = self._sizes.get(_key(path))
-        if known is not None:
-            return known
-        blob = self._blob(path)
-        with self._lock, self._errors(path):
-            return int(blob.size)
-
-    def read(self, path: str) -> bytes:
-        """The file's content."""
-        known = self._contents.get(_key(path))
-        if known is not None:
-            return known
-        blob = self._blob(path)
-        with self._lock, self._errors(path):
-            return bytes(blob.data_stream.read())
-
-    def _blob(self, path: str) -> git.Blob:
-        """The blob at ``path``; ``FileNotFoundError`` if there is none."""
-        blob = self._blobs().get(_key(path))
-        if blob is None:
-            raise FileNotFoundError(f"{path} (at {self._revision[:7]})")
-        return blob
-
-    def _blobs(self) -> dict[str, git.Blob]:
-        """The path → blob index, built once by walking the commit's tree."""
-        with self._lock:
-            if self._index is None:
-                with self._errors(self._root or "."):
-                    self._index = self._walk()
-            return self._index
-
-    def _walk(self) -> dict[str, git.Blob]:
-        """Collect the regular files below the root (symlinks and submodules are skipped)."""
-        tree = self._repo.commit(self._revision).tree
-        if self._root:
-            try:
-                node = tree / self._root
-            except KeyError:
-                return {}
-            if not isinstance(node, git.Tree):
-                return {}
-            tree = node
-        index: dict[str, git.Blob] = {}
-        pending = [(tree, "")]
-        while pending:
-            current, prefix = pending.pop()
-            for blob in current.blobs:
-                if stat.S_ISREG(blob.mode):
-                    index[prefix + blob.name] = blob
-            pending.extend((sub, f"{prefix}{sub.name}/") for sub in current.trees)
-        return index
-
-    def _errors(self, path: str) -> AbstractContextManager[None]:
-        """Translate git object errors while reading ``path``."""
-        return _translated(f"cannot read {path} at {self._revision[:7]}")
 
 
 class GitSource:
@@ -281,7 +57,7 @@ class GitSource:
     ) -> None:
         self._url = url if is_remote_url(url) else str(Path(url).expanduser().absolute())
         self._branch = branch or None
-        self._root = _normalize_root(path)
+        self._root = normalize_root(path)
         digest = hashlib.sha256(mask_url(self._url).encode()).hexdigest()[:16]
         self._mirror = cache_dir / "repos" / f"{digest}.git"
         self._lock = threading.RLock()
@@ -327,7 +103,7 @@ class GitSource:
         """The tracked branch's commit on the remote (``git ls-remote``), ``None`` on error."""
         wanted = f"refs/heads/{self._branch}" if self._branch else "HEAD"
         try:
-            out = _run(git.cmd.Git(), "ls-remote", self._url, wanted, timeout=_LS_REMOTE_TIMEOUT)
+            out = run_git(git.cmd.Git(), "ls-remote", self._url, wanted, timeout=_LS_REMOTE_TIMEOUT)
         except SourceError:
             return None
         for line in out.splitlines():
@@ -338,7 +114,7 @@ class GitSource:
 
     def resolve(self, ref: str) -> str:
         """A branch (remote-tracking), tag or (abbreviated) commit to a full commit sha."""
-        _check_ref(ref)
+        check_ref(ref)
         for candidate in (f"{_ORIGIN}{ref}", f"refs/tags/{ref}", ref):
             sha = self._verify(candidate)
             if sha is not None:
@@ -374,7 +150,7 @@ class GitSource:
                 target.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise SourceError(f"cannot create {target.parent}: {exc}") from None
-            _run(
+            run_git(
                 self._require_repo().git, "worktree", "add", "--detach", "--force", str(target), sha
             )
         return target / self._root if self._root else target
@@ -386,13 +162,13 @@ class GitSource:
             repo = self._open_repo()
             if repo is not None and target.exists():
                 try:
-                    _run(repo.git, "worktree", "remove", "--force", str(target))
+                    run_git(repo.git, "worktree", "remove", "--force", str(target))
                 except SourceError:
                     shutil.rmtree(target, ignore_errors=True)
             elif target.exists():
                 shutil.rmtree(target, ignore_errors=True)
             if repo is not None:
-                _call(repo.git, "worktree", "prune")
+                call_git(repo.git, "worktree", "prune")
         if target.exists():
             raise SourceError(f"cannot remove checkout {target}")
 
@@ -410,7 +186,7 @@ class GitSource:
         repo = self._ensure_repo()
         if self._branch is None:
             self._default = self._remote_default_branch()
-        _run(
+        run_git(
             repo.git,
             "fetch",
             "--prune",
@@ -430,7 +206,7 @@ class GitSource:
 
     def _remote_default_branch(self) -> str | None:
         """The branch the remote's HEAD points to, or ``None`` if it does not say."""
-        out = _run(
+        out = run_git(
             git.cmd.Git(), "ls-remote", "--symref", self._url, "HEAD", timeout=_LS_REMOTE_TIMEOUT
         )
         for line in out.splitlines():
@@ -442,7 +218,7 @@ class GitSource:
     def _remember_default(self, repo: git.Repo, branch: str) -> None:
         """Point ``origin/HEAD`` at the default branch so it is known offline too."""
         if self._symbolic_head() != branch:
-            _run(repo.git, "symbolic-ref", f"{_ORIGIN}HEAD", f"{_ORIGIN}{branch}")
+            run_git(repo.git, "symbolic-ref", f"{_ORIGIN}HEAD", f"{_ORIGIN}{branch}")
 
     def _succeeded(self, revision: str, before: str | None) -> FetchResult:
         """Record a good fetch and say what changed."""
@@ -466,7 +242,7 @@ class GitSource:
 
     def _descends(self, revision: str, ancestor: str) -> bool:
         """Whether ``ancestor`` is reachable from ``revision`` (false if unknown)."""
-        status, _, _ = _call(
+        status, _, _ = call_git(
             self._require_repo().git, "merge-base", "--is-ancestor", ancestor, revision
         )
         return status == 0
@@ -480,7 +256,7 @@ class GitSource:
             return repo
         try:
             self._create_mirror()
-        except (*_GIT_ERRORS, SourceError) as exc:
+        except (*GIT_ERRORS, SourceError) as exc:
             raise SourceError(mask_url(f"cannot create the cache {self._mirror}: {exc}")) from None
         return self._require_repo()
 
@@ -490,7 +266,7 @@ class GitSource:
         staging = self._mirror.with_name(f"{self._mirror.name}.tmp-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         staging.parent.mkdir(parents=True, exist_ok=True)
-        _run(git.cmd.Git(), "init", "--quiet", "--bare", str(staging))
+        run_git(git.cmd.Git(), "init", "--quiet", "--bare", str(staging))
         staging.rename(self._mirror)
 
     def _open_repo(self) -> git.Repo | None:
@@ -499,7 +275,7 @@ class GitSource:
             if self._repo is None and (self._mirror / "HEAD").is_file():
                 try:
                     self._repo = git.Repo(self._mirror)
-                except _GIT_ERRORS:
+                except GIT_ERRORS:
                     return None
             return self._repo
 
@@ -529,7 +305,7 @@ class GitSource:
         repo = self._open_repo()
         if repo is None:
             return None
-        status, out, _ = _call(repo.git, "symbolic-ref", "--quiet", f"{_ORIGIN}HEAD")
+        status, out, _ = call_git(repo.git, "symbolic-ref", "--quiet", f"{_ORIGIN}HEAD")
         name = out.strip()
         return name.removeprefix(_ORIGIN) if status == 0 and name.startswith(_ORIGIN) else None
 
@@ -545,12 +321,12 @@ class GitSource:
         repo = self._open_repo()
         if repo is None:
             return None
-        status, out, _ = _call(repo.git, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        status, out, _ = call_git(repo.git, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
         return out.strip() if status == 0 and out.strip() else None
 
     def _commit_sha(self, revision: str) -> str:
         """The full sha of ``revision``; :class:`SourceError` if the cache lacks it."""
-        _check_ref(revision)
+        check_ref(revision)
         sha = self._verify(revision)
         if sha is None:
             raise SourceError(f"unknown revision {revision!r} in {self.display}")
@@ -558,11 +334,11 @@ class GitSource:
 
     def _repo_path(self, path: str) -> str:
         """A path relative to the sub-path, as a path from the repository root."""
-        return posixpath.join(self._root, _key(path)) if self._root else _key(path)
+        return posixpath.join(self._root, path_key(path)) if self._root else path_key(path)
 
     def _log_one(self, *args: str) -> Commit | None:
         """The first commit ``git log`` lists for ``args``, or ``None``."""
-        out = _run(self._require_repo().git, "log", "-1", f"--format={_LOG_FORMAT}", *args)
+        out = run_git(self._require_repo().git, "log", "-1", f"--format={_LOG_FORMAT}", *args)
         if not out.strip():
             return None
         sha, name, email, when, body = out.split("\x00", 4)
