@@ -251,15 +251,6 @@ class RunStore(Connection):
                 return None
             return self.get_run_task(run_id, task).status
 
-    def next_completed_seq(self, run_id: int) -> int:
-        row = self._one(
-            "SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM run_tasks WHERE run_id = ?",
-            (run_id,),
-        )
-        return int(row[0]) if row else 1
-
-    # -- attempts ---------------------------------------------------------------
-
     def _attempt(self, row: sqlite3.Row) -> AttemptRecord:
         return AttemptRecord(**{k: row[k] for k in row.keys()})  # noqa: SIM118
 
@@ -315,10 +306,6 @@ class RunStore(Connection):
         if row is None:
             raise NotFoundError(f"no attempt {attempt_id}")
         return self._attempt(row)
-
-    def set_attempt_pid(self, attempt_id: int, pid: int) -> None:
-        with self.tx():
-            self._x("UPDATE attempts SET pid = ? WHERE id = ?", (pid, attempt_id))
 
     def finish_attempt(
         self,
