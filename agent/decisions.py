@@ -231,15 +231,18 @@ class Decisions:
         self, run_id: int, task: str, by: str, status: TaskStatus, via: str
     ) -> DecisionResult:
         run = self.store.get_run(run_id)
-        rt = self.store.get_run_task(run_id, task)
-        if rt.status not in (
-            TaskStatus.INTERRUPTED,
-            TaskStatus.WAITING_APPROVAL,
-            TaskStatus.PENDING,
-        ):
-            raise DecisionError(f"task {task!r} of run {run_id} is {rt.status}; nothing to decide")
-        data: dict[str, Any] = {"via": via, "was": str(rt.status)}
+        # read and decide under the write lock: the engine cannot start the task in between
         with self.store.tx():
+            rt = self.store.get_run_task(run_id, task)
+            if rt.status not in (
+                TaskStatus.INTERRUPTED,
+                TaskStatus.WAITING_APPROVAL,
+                TaskStatus.PENDING,
+            ):
+                raise DecisionError(
+                    f"task {task!r} of run {run_id} is {rt.status}; nothing to decide"
+                )
+            data: dict[str, Any] = {"via": via, "was": str(rt.status)}
             for req in self.store.approvals(run_id=run_id, task=task, status="pending"):
                 self.store.decide_approval(req.id, "cancelled", by, f"task {status}", via)
             if status is TaskStatus.FAILED:

@@ -611,3 +611,28 @@ def test_logs_attempts_and_json_views(repo: GitRepo, data_dir: Path, tmp_path: P
     (row,) = json.loads(status.stdout)
     assert (row["workflow"], row["ready"], row["outstanding"]) == ("w", "Ready", 0)
     assert row["last_run"]["status"] == "succeeded"
+
+
+def test_a_parent_that_ignores_sigchld_does_not_lose_exit_codes(
+    repo: GitRepo, store: SQLiteStore
+) -> None:
+    """Started by something that ignored SIGCHLD (inherited across exec), podium still gets
+    each task's exit code: a succeeding task succeeds and a failing one fails."""
+    tasks_yaml = "  - {id: ok, run: 'true'}\n  - {id: bad, run: 'false'}\n"
+    repo.commit({WF: workflow("w", tasks_yaml, on_failure="continue")})
+    script = (
+        "import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN);"
+        " os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(PODIUM), "reconcile", "--repo", repo.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
+    assert done.returncode == 1, done.stderr  # the run failed: 'bad' failed
+    (run_id,) = run_ids(store)
+    tasks = store.run_tasks(run_id)
+    assert (tasks["ok"].status, tasks["bad"].status) == ("succeeded", "failed")
+    assert [a.exit_code for a in store.attempts(run_id, "bad")] == [1]

@@ -234,3 +234,15 @@ def test_many_short_tasks_are_cheap(tmp_path: Path) -> None:
         ctx = make_ctx(tmp_path, log_path=tmp_path / "logs" / f"{number}.log")
         assert runner.run("true", ctx).ok
     assert time.monotonic() - start < 2.5
+
+
+def test_leftover_process_that_keeps_writing_is_stopped(tmp_path: Path) -> None:
+    """A process left behind that floods the shared pipe neither stalls the runner nor
+    survives: the command's exit is noticed and the group is stopped."""
+    ctx = make_ctx(tmp_path, log_max_bytes=4096)
+    start = time.monotonic()
+    outcome = ShellRunner().run("yes flood & echo $! > bg.pid; exit 0", ctx)
+    assert outcome.status is OutcomeStatus.SUCCEEDED
+    assert time.monotonic() - start < 10
+    assert wait_dead(int((tmp_path / "bg.pid").read_text()))
+    assert ctx.log_path.stat().st_size <= 4096

@@ -155,3 +155,23 @@ def test_a_child_reaped_by_someone_else_does_not_hang(tmp_path: Path) -> None:
     os.waitpid(child.pid, 0)
     assert isinstance(child, Child)
     assert child.wait() == 255
+
+
+def test_a_python_without_setsid_for_posix_spawn_falls_back_to_popen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some builds raise NotImplementedError for posix_spawn(setsid=True): Popen then."""
+    import agent.runners.spawn as spawn_module
+
+    def unsupported(*args: object, **kwargs: object) -> int:
+        raise NotImplementedError("setsid")
+
+    monkeypatch.setattr(os, "posix_spawn", unsupported)
+    monkeypatch.setattr(spawn_module, "_posix_spawn_usable", True)
+    fds = len(os.listdir("/proc/self/fd"))
+    code, out = run(
+        [PY, "-c", "import os; print(os.getcwd(), os.getsid(0) == os.getpid())"], tmp_path
+    )
+    assert (code, out.split()) == (0, [str(tmp_path), "True"])
+    assert spawn_module._posix_spawn_usable is False
+    assert len(os.listdir("/proc/self/fd")) == fds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -16,6 +17,10 @@ def main() -> None:
     """Entry point: user mistakes become one line and a non-zero exit, never a traceback."""
     from agent.errors import PodiumError
 
+    # a parent that ignored SIGCHLD passes that on: the kernel would then reap task
+    # processes itself, and their exit codes would be lost
+    if hasattr(signal, "SIGCHLD") and signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
         cli.main(standalone_mode=False, prog_name="podium")
     except click.exceptions.Abort:

@@ -141,16 +141,29 @@ class OutputSink:
             self._write_all(data)
             return
         # rotate at line ends: only a line longer than the cap itself is cut
+        batch: list[bytes] = []
+        size = self._size
         for line in data.splitlines(keepends=True):
-            if self._size and self._size + len(line) > self._max_bytes:
+            if size and size + len(line) > self._max_bytes:
+                self._flush(batch)
                 self._rotate()
-            while len(line) > self._max_bytes - self._size:
-                room = self._max_bytes - self._size
-                self._write_all(line[:room])
+                size = 0
+            while len(line) > self._max_bytes - size:
+                room = self._max_bytes - size
+                self._flush([*batch, line[:room]])
+                batch = []
                 line = line[room:]
                 self._rotate()
+                size = 0
             if line:
-                self._write_all(line)
+                batch.append(line)
+                size += len(line)
+        self._flush(batch)
+
+    def _flush(self, batch: list[bytes]) -> None:
+        if batch:
+            self._write_all(b"".join(batch))
+            batch.clear()
 
     def _write_all(self, piece: bytes) -> None:
         assert self._file is not None

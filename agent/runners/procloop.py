@@ -14,6 +14,7 @@ import contextlib
 import os
 import select
 import signal
+import threading
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -33,17 +34,22 @@ CHILD_POLL = 0.05
 """Seconds between exit checks where no pidfd exists, and between group checks."""
 DRAIN = 0.2
 """Seconds to keep reading a pipe held open by a process outside the task's group."""
+DRAIN_READS = 16
+"""Reads taken at once when a process exits (16 x READ_SIZE); the rest in later rounds."""
 SETTLE = 0.5
 """Seconds to wait for a SIGKILLed group to disappear before giving up on it."""
 
 
 _DEVNULL: list[int] = []
+_DEVNULL_LOCK = threading.Lock()
 
 
 def _devnull() -> int:
     """One read-only /dev/null descriptor for every child's stdin (opened once)."""
     if not _DEVNULL:
-        _DEVNULL.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+        with _DEVNULL_LOCK:
+            if not _DEVNULL:
+                _DEVNULL.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
     return _DEVNULL[0]
 
 
@@ -231,18 +237,19 @@ class ProcessLoop:
         )
 
     def _read(self, entry: _Proc, drain: bool = False) -> None:
-        """Take what the pipe holds (once, or with ``drain`` until it is empty); at its end
-        see whether the process has exited too, so both are noticed in one round."""
-        while entry.pipe is not None:
+        """Take what the pipe holds (one read, or with ``drain`` up to :data:`DRAIN_READS`:
+        a process left behind that keeps writing must not hold the loop); at its end see
+        whether the process has exited too, so both are noticed in one round."""
+        reads = DRAIN_READS if drain else 1
+        while entry.pipe is not None and reads > 0:
+            reads -= 1
             try:
                 data = os.read(entry.pipe, READ_SIZE)
             except BlockingIOError:
                 return
             if data:
                 entry.sink.write(data)
-                if drain:
-                    continue
-                return
+                continue
             self._unwatch(entry.pipe)
             os.close(entry.pipe)
             entry.pipe = None

@@ -75,6 +75,7 @@ class Child:
 
 
 _sealed = False
+_posix_spawn_usable = True
 _seal_lock = threading.Lock()
 _local = threading.local()
 
@@ -146,7 +147,8 @@ def spawn(
     its output pipe. Raises OSError (or ValueError) when it cannot be started."""
     seal_inherited()
     # a bare program name is looked up in the task's PATH, which Popen does
-    if "/" not in argv[0] or not _own_cwd():
+    here = _here() if "/" in argv[0] and _posix_spawn_usable and _own_cwd() else None
+    if here is None:
         proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
@@ -160,10 +162,18 @@ def spawn(
         )
         assert proc.stdout is not None
         with proc.stdout:
-            return Child(proc.pid, proc), os.dup(proc.stdout.fileno())
-    read, write = os.pipe()
+            try:
+                return Child(proc.pid, proc), os.dup(proc.stdout.fileno())
+            except OSError:  # out of descriptors: do not leave the child behind
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
     try:
-        here = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        read, write = os.pipe()
+    except OSError:
+        os.close(here)
+        raise
+    try:
         try:
             os.chdir(cwd)
             pid = os.posix_spawn(
@@ -182,12 +192,32 @@ def spawn(
         finally:
             os.fchdir(here)
             os.close(here)
+    except NotImplementedError:  # a Python built without POSIX_SPAWN_SETSID: Popen from now on
+        os.close(read)
+        os.close(write)
+        _disable_posix_spawn()
+        return spawn(argv, cwd, env, stdin)
     except BaseException:
         os.close(read)
-        raise
-    finally:
         os.close(write)
+        raise
+    os.close(write)
     return Child(pid), read
+
+
+def _here() -> int | None:
+    """This thread's working directory as a descriptor to come back to (``O_PATH``: no read
+    permission needed); None when even that is impossible (then Popen is used)."""
+    try:
+        return os.open(".", getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def _disable_posix_spawn() -> None:
+    global _posix_spawn_usable
+    _posix_spawn_usable = False
+    log.info("spawn_fallback_popen", reason="posix_spawn cannot start a new session here")
 
 
 __all__ = ["Child", "seal_inherited", "spawn"]

@@ -75,8 +75,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     # 2: fewer pages written per finished task: attempt ids without AUTOINCREMENT (which
-    # rewrote sqlite_sequence on every insert; ids are never reused either way, since only
-    # the oldest runs are pruned), applied rows clustered on their key
+    # rewrote sqlite_sequence on every insert; attempts are never deleted, so a new id is
+    # always above every earlier one), applied rows clustered on their key
     """
     CREATE TABLE attempts_v2 (
         id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, task TEXT NOT NULL,
