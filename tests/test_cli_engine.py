@@ -185,6 +185,8 @@ def test_sigkill_of_non_idempotent_tasks_waits_for_retry_skip_or_fail(
         }
     shown = as_json("show", str(run["r"]))
     assert shown["status"] == "waiting_decision"
+    reasons = {row["workflow"]: (row["ready"], row["reason"]) for row in as_json("status")}
+    assert reasons["r"] == ("Reconciling", "WaitingDecision")
     assert "waiting_decision" in [e["kind"] for e in shown["events"]]
     assert "waiting decision" in done.stderr
 

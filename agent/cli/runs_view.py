@@ -236,7 +236,7 @@ def print_logs(
 
 
 def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
-    from agent.states import RUN_WAITING
+    from agent.states import RUN_WAITING, RunStatus
 
     files = store.files_all()
     problems_by_wf: dict[str, list[str]] = {}
@@ -268,6 +268,8 @@ def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
             ready, reason = "Stalled", "ValidationFailed"
         elif any(w == name for (w, _t) in failures):
             ready, reason = "Stalled", "TaskFailed"
+        elif last is not None and last.status is RunStatus.WAITING_DECISION:
+            ready, reason = "Reconciling", "WaitingDecision"
         elif last is not None and last.status in RUN_WAITING:
             ready, reason = "Reconciling", "WaitingApproval"
         elif last is not None and str(last.status) in ("running", "pending", "rolling_back"):

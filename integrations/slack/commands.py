@@ -122,7 +122,7 @@ def status_text(rows: list[dict[str, Any]], workflow: str | None) -> str:
     for r in rows:
         icon = (
             ":raised_hand:"
-            if r.get("reason") == "WaitingApproval"
+            if r.get("reason") in ("WaitingApproval", "WaitingDecision")
             else _READY.get(str(r.get("ready")), ":white_circle:")
         )
         name = escape(str(r.get("workflow") or "(invalid file)"))
