@@ -97,8 +97,9 @@ def prune_removed(
 ) -> None:
     """Roll back tasks removed from Git, as defined at the revision that applied them."""
     by_revision: dict[str, list[dict[str, Any]]] = {}
+    applied = store.applied_rows(workflow)
     for task in tasks:
-        row = store.applied_row(workflow, task)
+        row = applied.get(task)
         if row is not None:
             by_revision.setdefault(str(row["revision"]), []).append(row)
     for revision, rows in sorted(by_revision.items()):

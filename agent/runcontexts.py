@@ -52,15 +52,11 @@ class RunContexts(Rollbacks):
         tasks = self.store.run_tasks(run.id)
         specs = {t.id: t for t in wf.spec.tasks}
         status = {name: rt.status for name, rt in tasks.items()}
-        failures = {
-            name: sum(
-                1
-                for a in self.store.attempts(run.id, name)
-                if a.phase == "run" and a.status in ("failed", "timed_out")
-            )
-            for name, rt in tasks.items()
-            if rt.attempts
-        }
+        failures: dict[str, int] = {}
+        if any(rt.attempts for rt in tasks.values()):  # a resumed run: one query for all
+            for a in self.store.attempts(run.id):
+                if a.phase == "run" and a.status in ("failed", "timed_out"):
+                    failures[a.task] = failures.get(a.task, 0) + 1
         dependants: dict[str, list[str]] = {name: [] for name in tasks}
         unmet: dict[str, int] = {}
         for name in tasks:

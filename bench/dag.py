@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import os
 import resource
-import sys
 from pathlib import Path
 from typing import Any
 
 from bench.common import (
     PODIUM,
+    PYTHON,
+    ROOT,
     Config,
     GitRepo,
     Measured,
@@ -44,7 +45,6 @@ from bench.common import (
     run_measured,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 FLOOR = ROOT / "bench" / "spawnfloor.py"
 NAME = "dag"
 TITLE = "Task throughput on a DAG (podium reconcile vs make -j2)"
@@ -108,7 +108,7 @@ def _podium_once(repo: GitRepo, n: int, scratch: Path, tag: str, env: dict[str, 
 
 
 def _floor_once(n: int, env: dict[str, str], podium_sized: bool) -> Measured:
-    argv = [sys.executable, str(FLOOR), str(n)] + (["--load-podium"] if podium_sized else [])
+    argv = [PYTHON, str(FLOOR), str(n)] + (["--load-podium"] if podium_sized else [])
     os.sync()
     got = run_measured(argv, env, ROOT)
     if got.returncode != 0:

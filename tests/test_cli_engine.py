@@ -475,7 +475,7 @@ def test_approval_refusal_approve_reject_and_supersede(
     # reject: the run fails and rolls back what it did
     repo.commit({WF: approval_workflow("v2", log)})
     reconcile(repo, data_dir)
-    applied_build = store.applied_row("w", "build")
+    applied_build = store.applied_rows("w").get("build")
     assert applied_build is not None and applied_build["run_id"] == 2
     no = podium("reject", "2", "deploy", "--by", "lead@example.com", "--reason", "not today")
     assert no.returncode == 0, no.stderr
@@ -483,7 +483,7 @@ def test_approval_refusal_approve_reject_and_supersede(
     assert str(store.get_run(2).status) == "rolled_back"
     assert log.read_text().split() == ["unbuild"]
     assert "not today" in (store.get_run_task(2, "deploy").error or "")
-    restored = store.applied_row("w", "build")
+    restored = store.applied_rows("w").get("build")
     assert restored is not None and restored["run_id"] == 1
 
     # supersede: a new commit changes the task waiting for approval

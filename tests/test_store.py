@@ -517,12 +517,12 @@ def test_restore_applied_puts_back_the_previous_row_exactly(store: SQLiteStore) 
     store.set_applied(
         "deploy", "build", Applied("old", "s0", "i0", "rev0", 5.0), run_id=1, rollback={"run": "x"}
     )
-    previous = store.applied_row("deploy", "build")
+    previous = store.applied_rows("deploy").get("build")
     assert previous is not None
     store.set_applied("deploy", "build", Applied("new", "s1", "i1", "rev1", 9.0), run_id=2)
     assert store.applied_all()[("deploy", "build")].fingerprint == "new"
     store.restore_applied("deploy", "build", previous)
-    assert store.applied_row("deploy", "build") == previous
+    assert store.applied_rows("deploy").get("build") == previous
 
 
 def test_restore_applied_with_none_deletes(store: SQLiteStore) -> None:
@@ -530,7 +530,7 @@ def test_restore_applied_with_none_deletes(store: SQLiteStore) -> None:
     store.set_applied("deploy", "build", Applied("new", "s", "i", "rev1", 9.0), run_id=2)
     store.set_applied("deploy", "test", Applied("t", "s", "i", "rev1", 9.0), run_id=2)
     store.restore_applied("deploy", "build", None)
-    assert store.applied_row("deploy", "build") is None
+    assert store.applied_rows("deploy").get("build") is None
     assert list(store.applied_all()) == [("deploy", "test")]
 
 

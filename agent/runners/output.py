@@ -145,25 +145,18 @@ class OutputSink:
         size = self._size
         for line in data.splitlines(keepends=True):
             if size and size + len(line) > self._max_bytes:
-                self._flush(batch)
+                self._write_all(b"".join(batch))
+                batch, size = [], 0
                 self._rotate()
-                size = 0
             while len(line) > self._max_bytes - size:
                 room = self._max_bytes - size
-                self._flush([*batch, line[:room]])
-                batch = []
-                line = line[room:]
+                self._write_all(b"".join([*batch, line[:room]]))
+                batch, size, line = [], 0, line[room:]
                 self._rotate()
-                size = 0
             if line:
                 batch.append(line)
                 size += len(line)
-        self._flush(batch)
-
-    def _flush(self, batch: list[bytes]) -> None:
-        if batch:
-            self._write_all(b"".join(batch))
-            batch.clear()
+        self._write_all(b"".join(batch))
 
     def _write_all(self, piece: bytes) -> None:
         assert self._file is not None

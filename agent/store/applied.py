@@ -42,10 +42,6 @@ class AppliedStore(Connection):
             ).fetchall()
         return {(r[0], r[1]): Applied(r[2], r[3], r[4], r[5], r[6]) for r in rows}
 
-    def applied_row(self, workflow: str, task: str) -> dict[str, Any] | None:
-        row = self._one("SELECT * FROM applied WHERE workflow = ? AND task = ?", (workflow, task))
-        return None if row is None else dict(row)
-
     def applied_rows(self, workflow: str) -> dict[str, dict[str, Any]]:
         """Every applied row of ``workflow``, by task (one query)."""
         rows = self._all("SELECT * FROM applied WHERE workflow = ?", (workflow,))

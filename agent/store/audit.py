@@ -23,9 +23,7 @@ class AuditStore(Connection):
     # -- approvals --------------------------------------------------------------
 
     def _approval(self, row: sqlite3.Row) -> ApprovalRecord:
-        data = {k: row[k] for k in row.keys()}  # noqa: SIM118
-        data["approvers"] = loads(data["approvers"]) or []
-        return ApprovalRecord(**data)
+        return ApprovalRecord(**{**dict(row), "approvers": loads(row["approvers"]) or []})
 
     def create_approval(
         self,
@@ -123,6 +121,7 @@ class AuditStore(Connection):
         return event_id
 
     def _event(self, row: sqlite3.Row) -> EventRecord:
+        # explicit columns: outbox rows join the event's columns with their own
         return EventRecord(
             id=row["id"],
             ts=row["ts"],

@@ -38,18 +38,11 @@ class RunStore(Connection):
 
     def _run(self, row: sqlite3.Row) -> RunRecord:
         return RunRecord(
-            id=row["id"],
-            workflow=row["workflow"],
-            revision=row["revision"],
-            status=RunStatus(row["status"]),
-            trigger=row["trigger"],
-            created_at=row["created_at"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            definition=loads(row["definition"]),
-            error=row["error"],
-            slot=row["slot"],
-            superseded_by=row["superseded_by"],
+            **{
+                **dict(row),
+                "status": RunStatus(row["status"]),
+                "definition": loads(row["definition"]),
+            }
         )
 
     def create_run(
@@ -168,20 +161,7 @@ class RunStore(Connection):
 
     def _task(self, row: sqlite3.Row) -> RunTaskRecord:
         return RunTaskRecord(
-            run_id=row["run_id"],
-            task=row["task"],
-            status=TaskStatus(row["status"]),
-            fingerprint=row["fingerprint"],
-            spec_hash=row["spec_hash"],
-            inputs_hash=row["inputs_hash"],
-            reason=row["reason"],
-            previous=loads(row["previous"]),
-            attempts=row["attempts"],
-            completed_seq=row["completed_seq"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            error=row["error"],
-            not_before=row["not_before"],
+            **{**dict(row), "status": TaskStatus(row["status"]), "previous": loads(row["previous"])}
         )
 
     def run_tasks(self, run_id: int) -> dict[str, RunTaskRecord]:
@@ -252,7 +232,7 @@ class RunStore(Connection):
             return self.get_run_task(run_id, task).status
 
     def _attempt(self, row: sqlite3.Row) -> AttemptRecord:
-        return AttemptRecord(**{k: row[k] for k in row.keys()})  # noqa: SIM118
+        return AttemptRecord(**dict(row))
 
     def start_attempt(
         self, run_id: int, task: str, phase: str, log_path: str, number: int | None = None
