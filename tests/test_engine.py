@@ -314,6 +314,28 @@ def test_parameters_with_shell_syntax_are_never_executed(
 # -- shutdown, rollback failures, decisions -------------------------------------------------
 
 
+def stop_once_started(repo: GitRepo, data_dir: Path, mark: Path) -> float:
+    """Run a pass in a thread, stop the engine once ``mark`` exists (a task started), and
+    return how long the stop took (the pass must have returned)."""
+    ws = open_workspace(repo.url, None, "", None, str(data_dir))
+    ws.engine.config.shutdown_grace = 0.2
+    ws.engine.config.grace = 0.5
+    try:
+        ws.acquire()
+        worker = threading.Thread(target=ws.reconciler.reconcile_once)
+        worker.start()
+        deadline = time.monotonic() + 10
+        while not mark.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        began = time.monotonic()
+        ws.engine.stop()
+        worker.join(timeout=10)
+        assert not worker.is_alive()
+        return time.monotonic() - began
+    finally:
+        ws.close()
+
+
 def test_graceful_stop_interrupts_a_running_task_and_the_next_pass_resumes(
     repo: GitRepo, data_dir: Path, store: SQLiteStore, tmp_path: Path
 ) -> None:
@@ -332,23 +354,7 @@ def test_graceful_stop_interrupts_a_running_task_and_the_next_pass_resumes(
             )
         }
     )
-    ws = open_workspace(repo.url, None, "", None, str(data_dir))
-    ws.engine.config.shutdown_grace = 0.2
-    ws.engine.config.grace = 0.5
-    try:
-        ws.acquire()
-        worker = threading.Thread(target=ws.reconciler.reconcile_once)
-        worker.start()
-        deadline = time.monotonic() + 10
-        while not mark.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        began = time.monotonic()
-        ws.engine.stop()
-        worker.join(timeout=10)
-        assert not worker.is_alive()
-        assert time.monotonic() - began < 3
-    finally:
-        ws.close()
+    assert stop_once_started(repo, data_dir, mark) < 3
     assert str(store.get_run(1).status) == "running"
     assert store.get_run_task(1, "long").status is TaskStatus.PENDING
     (attempt,) = store.attempts(1, "long")
@@ -693,21 +699,7 @@ def test_stopping_during_a_rollback_resumes_it_at_the_next_start(
             )
         }
     )
-    ws = open_workspace(repo.url, None, "", None, str(data_dir))
-    ws.engine.config.shutdown_grace = 0.2
-    ws.engine.config.grace = 0.5
-    try:
-        ws.acquire()
-        worker = threading.Thread(target=ws.reconciler.reconcile_once)
-        worker.start()
-        deadline = time.monotonic() + 10
-        while not mark.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        ws.engine.stop()
-        worker.join(timeout=10)
-        assert not worker.is_alive()
-    finally:
-        ws.close()
+    stop_once_started(repo, data_dir, mark)
     assert store.get_run(1).status is RunStatus.ROLLING_BACK
     assert store.get_run_task(1, "one").status is TaskStatus.ROLLING_BACK
     assert [(a.phase, a.status) for a in store.attempts(1, "one")] == [
