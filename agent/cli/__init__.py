@@ -9,8 +9,11 @@ import click
 
 from agent.cli.agent_cmd import agent
 from agent.cli.app import cli
+from agent.cli.decide import DECISION_COMMANDS
 
 cli.add_command(agent)
+for command in DECISION_COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ def cli(ctx: click.Context, log_format: str, log_level: str) -> None:
     _setup_logging(ctx)  # every command logs to stderr, in the chosen format
 
 
-def _store_opts(f: Any) -> Any:
+def store_options(f: Any) -> Any:
     """--data-dir and --state, shared by every command that opens the state store."""
     f = click.option(
         "--data-dir",
@@ -65,7 +65,7 @@ def _store_opts(f: Any) -> Any:
 
 
 def source_options(f: Any) -> Any:
-    f = _store_opts(f)
+    f = store_options(f)
     f = click.option(
         "--path",
         "subpath",
@@ -278,7 +278,7 @@ def reconcile(
 
 
 @cli.command()
-@_store_opts
+@store_options
 @click.option("--workflow", "-w", default=None)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--json", "as_json", is_flag=True)
@@ -300,7 +300,7 @@ def runs(
 
 
 @cli.command()
-@_store_opts
+@store_options
 @click.argument("run_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
 def show(state: str | None, data_dir: str | None, run_id: int, as_json: bool) -> None:
@@ -316,7 +316,7 @@ def show(state: str | None, data_dir: str | None, run_id: int, as_json: bool) ->
 
 
 @cli.command()
-@_store_opts
+@store_options
 @click.argument("run_id", type=int)
 @click.argument("task")
 @click.option("--attempt", type=int, default=None, help="Attempt number [default: the last].")
@@ -342,7 +342,7 @@ def logs(
 
 
 @cli.command()
-@_store_opts
+@store_options
 @click.option("--json", "as_json", is_flag=True)
 def status(state: str | None, data_dir: str | None, as_json: bool) -> None:
     """Per workflow: applied revision, last run, outstanding tasks, validation errors."""
@@ -355,68 +355,3 @@ def status(state: str | None, data_dir: str | None, as_json: bool) -> None:
         _emit_json(rows)
     else:
         print_status(rows)
-
-
-# -- decisions --------------------------------------------------------------------
-
-
-def _decisions(state: str | None, data_dir: str | None) -> Any:
-    from agent.cli.workspace import open_store
-    from agent.decisions import Decisions
-
-    return Decisions(open_store(state, data_dir))
-
-
-@cli.command()
-@_store_opts
-@click.argument("run_id", type=int)
-@click.argument("task")
-@click.option("--by", required=True, help="Who approves (user id, email).")
-@click.option("--comment", default=None)
-def approve(
-    state: str | None, data_dir: str | None, run_id: int, task: str, by: str, comment: str | None
-) -> None:
-    """Approve a task waiting for approval."""
-    click.echo(_decisions(state, data_dir).decide(run_id, task, by, True, comment).message)
-
-
-@cli.command()
-@_store_opts
-@click.argument("run_id", type=int)
-@click.argument("task")
-@click.option("--by", required=True, help="Who rejects (user id, email).")
-@click.option("--reason", required=True)
-def reject(
-    state: str | None, data_dir: str | None, run_id: int, task: str, by: str, reason: str
-) -> None:
-    """Reject a task waiting for approval (the run fails and rolls back)."""
-    click.echo(_decisions(state, data_dir).decide(run_id, task, by, False, reason).message)
-
-
-@cli.command()
-@_store_opts
-@click.argument("run_id", type=int)
-@click.option("--by", default="cli", show_default=True)
-def retry(state: str | None, data_dir: str | None, run_id: int, by: str) -> None:
-    """Retry a failed run, or the interrupted task of a run waiting for a decision."""
-    click.echo(_decisions(state, data_dir).retry(run_id, by).message)
-
-
-@cli.command()
-@_store_opts
-@click.argument("run_id", type=int)
-@click.argument("task")
-@click.option("--by", default="cli", show_default=True)
-def skip(state: str | None, data_dir: str | None, run_id: int, task: str, by: str) -> None:
-    """Mark an interrupted or waiting task skipped (its dependants may run)."""
-    click.echo(_decisions(state, data_dir).skip(run_id, task, by).message)
-
-
-@cli.command()
-@_store_opts
-@click.argument("run_id", type=int)
-@click.argument("task")
-@click.option("--by", default="cli", show_default=True)
-def fail(state: str | None, data_dir: str | None, run_id: int, task: str, by: str) -> None:
-    """Mark an interrupted or waiting task failed (the run's on_failure applies)."""
-    click.echo(_decisions(state, data_dir).fail(run_id, task, by).message)

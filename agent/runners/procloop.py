@@ -3,7 +3,7 @@
 A timeout or cancellation stops everything a task started: SIGTERM to the group,
 ``grace`` seconds, then SIGKILL; processes a task leaves behind are stopped the same
 way once its direct child has exited. :class:`ProcessLoop` watches any number of
-attempts from one thread with a selector over their output pipes and pidfds, so the
+attempts from one thread with one poll over their output pipes and pidfds, so the
 engine's coordinator spawns and watches every shell task itself, like ``make``, and a
 runner on a worker thread uses the same loop for its single attempt.
 """
