@@ -6,28 +6,31 @@ import pytest
 
 from tests.gitrepo import data_dir, repo  # noqa: F401 - fixtures shared by every test module
 
+MACHINE_ENV = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "SLACK_CHANNEL",
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "PODIUM_CONFIG",
+    "PODIUM_LISTEN",
+    "PODIUM_WEBHOOK_SECRET",
+    "PODIUM_GITLAB_TOKEN",
+    "PODIUM_INTERVAL",
+)
+"""Settings of the machine running the tests that must not reach them."""
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No Slack settings, OAuth mode or proxies leak in from the machine."""
-    for name in (
-        "SLACK_BOT_TOKEN",
-        "SLACK_SIGNING_SECRET",
-        "SLACK_APP_TOKEN",
-        "SLACK_API_URL",
-        "SLACK_CHANNEL",
-        "SLACK_CLIENT_ID",
-        "SLACK_CLIENT_SECRET",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "PODIUM_CONFIG",
-        "PODIUM_LISTEN",
-        "PODIUM_WEBHOOK_SECRET",
-        "PODIUM_GITLAB_TOKEN",
-        "PODIUM_INTERVAL",
-    ):
+    for name in MACHINE_ENV:
         monkeypatch.delenv(name, raising=False)

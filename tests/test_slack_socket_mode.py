@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from tests.conftest import MACHINE_ENV
 from tests.slack_fake import (
     FakeSlack,
     FakeSocketMode,
@@ -44,14 +45,7 @@ class Connected:
 @pytest.fixture(scope="module")
 def connected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connected]:
     with pytest.MonkeyPatch.context() as mp, FakeSlack() as fake:
-        for name in (
-            "SLACK_CLIENT_ID",
-            "SLACK_CLIENT_SECRET",
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "http_proxy",
-            "https_proxy",
-        ):
+        for name in MACHINE_ENV:  # the autouse fixture is per test; this one per module
             mp.delenv(name, raising=False)
         fake.add_user("U0LEAD", "lead", "lead@example.com")
         ws = FakeSocketMode().start()
