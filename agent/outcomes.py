@@ -22,9 +22,9 @@ class Outcomes(Rollbacks):
     """The engine's recording of attempt outcomes (the coordinator calls it)."""
 
     def _record(self, res: AttemptResult) -> None:
+        self._inflight -= 1
         ctx = self._ctx[res.run_id]
-        if not res.released:
-            self._release_slot(ctx, res)
+        ctx.running.discard(res.task)
         out = res.outcome
         tail = secrets.redact(out.output_tail) if out.output_tail else out.output_tail
         if res.phase == "rollback":
@@ -135,11 +135,6 @@ class Outcomes(Rollbacks):
                     TaskStatus.INTERRUPTED,
                     error="interrupted by agent shutdown; retry, skip or fail it",
                 )
-
-    def _release_slot(self, ctx: RunContext, res: AttemptResult) -> None:
-        self._inflight -= 1
-        ctx.running.discard(res.task)
-        res.released = True
 
 
 __all__ = ["Outcomes"]

@@ -22,8 +22,6 @@ class AttemptResult:
     phase: str
     attempt_id: int
     outcome: Outcome
-    released: bool = False
-    """Its slot has been given back (the outcome may not be written yet)."""
 
 
 @dataclass
