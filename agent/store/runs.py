@@ -239,24 +239,29 @@ class RunStore(Connection):
     ) -> AttemptRecord:
         """A new running attempt; ``number`` is the caller's count of earlier attempts + 1
         (looked up when not given, or when the caller's count turns out stale)."""
-        now = time.time()
         with self.tx():
-            cur = None
             if number is not None:
                 with contextlib.suppress(sqlite3.IntegrityError):
-                    cur = self._insert_attempt(run_id, task, number, phase, now, log_path)
-            if cur is None or number is None:
-                row = self._one(
-                    "SELECT COALESCE(MAX(number), 0) + 1 FROM attempts"
-                    " WHERE run_id = ? AND task = ? AND phase = ?",
-                    (run_id, task, phase),
-                )
-                number = int(row[0]) if row else 1
-                cur = self._insert_attempt(run_id, task, number, phase, now, log_path)
-            attempt_id = int(cur.lastrowid or 0)
-            path = log_path.replace("{n}", str(number))
+                    return self._insert_attempt(run_id, task, number, phase, log_path)
+            row = self._one(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM attempts"
+                " WHERE run_id = ? AND task = ? AND phase = ?",
+                (run_id, task, phase),
+            )
+            return self._insert_attempt(run_id, task, int(row[0]) if row else 1, phase, log_path)
+
+    def _insert_attempt(
+        self, run_id: int, task: str, number: int, phase: str, log_path: str
+    ) -> AttemptRecord:
+        now = time.time()
+        path = log_path.replace("{n}", str(number))
+        cur = self._x(
+            "INSERT INTO attempts (run_id, task, number, phase, status, started_at, log_path)"
+            " VALUES (?, ?, ?, ?, 'running', ?, ?)",
+            (run_id, task, number, phase, now, path),
+        )
         return AttemptRecord(
-            attempt_id,
+            int(cur.lastrowid or 0),
             run_id,
             task,
             number,
@@ -270,15 +275,6 @@ class RunStore(Connection):
             path,
             None,
             None,
-        )
-
-    def _insert_attempt(
-        self, run_id: int, task: str, number: int, phase: str, now: float, log_path: str
-    ) -> sqlite3.Cursor:
-        return self._x(
-            "INSERT INTO attempts (run_id, task, number, phase, status, started_at, log_path)"
-            " VALUES (?, ?, ?, ?, 'running', ?, ?)",
-            (run_id, task, number, phase, now, log_path.replace("{n}", str(number))),
         )
 
     def get_attempt(self, attempt_id: int) -> AttemptRecord:
