@@ -12,7 +12,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY agent ./agent
 COPY integrations ./integrations
-RUN pip install --no-cache-dir . && rm -rf /src
+RUN pip install --no-cache-dir . ./integrations/slack && rm -rf /src
 
 ENV PODIUM_DATA_DIR=/data \
     PODIUM_LISTEN=0.0.0.0:8080 \

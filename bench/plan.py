@@ -96,13 +96,13 @@ def _io_floor(bare: Path, rev: str, env: dict[str, str]) -> float:
 
 
 def run(cfg: Config) -> Result:
-    from agent.fingerprint import fingerprint_workflow
-    from agent.planner import Applied, Desired
-    from agent.planner import plan as diff
-    from agent.reconciler import Reconciler
-    from agent.source import open_source
-    from agent.spec.loader import load_snapshot
-    from agent.store.sqlite import SQLiteStore
+    from podium.fingerprint import fingerprint_workflow
+    from podium.planner import Applied, Desired
+    from podium.planner import plan as diff
+    from podium.reconciler import Reconciler
+    from podium.source import open_source
+    from podium.spec.loader import load_snapshot
+    from podium.store.sqlite import SQLiteStore
 
     count = QUICK_WORKFLOWS if cfg.quick else WORKFLOWS
     scratch = cfg.scratch(NAME)

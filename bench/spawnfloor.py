@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 
 from bench.dag import CONCURRENCY, needs_of  # noqa: E402 - the path above must come first
 
-PODIUM_MODULES = ("agent.cli.app", "agent.engine", "agent.reconciler")
+PODIUM_MODULES = ("podium.cli.app", "podium.engine", "podium.reconciler")
 
 
 def run(n: int, program: str) -> int:

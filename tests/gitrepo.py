@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from agent.reconciler import PassResult
+    from podium.reconciler import PassResult
 
 AUTHOR_NAME = "Ada Author"
 AUTHOR_EMAIL = "ada@example.com"
@@ -133,7 +133,7 @@ def repo_fixture(tmp_path: Path, data_dir: Path) -> GitRepo:
 
 def reconcile(repo: GitRepo, data_dir: Path, revision: str | None = None) -> PassResult:
     """One reconcile pass in this process, lease held, like ``podium reconcile`` (no output)."""
-    from agent.cli.workspace import open_workspace
+    from podium.cli.workspace import open_workspace
 
     ws = open_workspace(repo.url, None, "", None, str(data_dir))
     try:

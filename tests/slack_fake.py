@@ -853,7 +853,7 @@ class StubSource:
         shutil.rmtree(dest, ignore_errors=True)
 
     def last_change(self, revision: str, paths: list[str]) -> Any:
-        from agent.source.base import Commit
+        from podium.source.base import Commit
 
         return Commit(revision, "Change the workflow", "Ada Author", self.author_email, time.time())
 
@@ -876,14 +876,14 @@ class World:
         import uvicorn  # noqa: F401 - fail early if missing
         from starlette.applications import Starlette
 
-        from agent.cli.runs_view import status_rows
-        from agent.decisions import Decisions
-        from agent.engine import Engine, EngineConfig
-        from agent.integration import IntegrationContext
-        from agent.source.memory import MemorySnapshot
-        from agent.spec.loader import load_snapshot
-        from agent.store.sqlite import SQLiteStore
-        from integrations.slack import setup
+        from podium.cli.runs_view import status_rows
+        from podium.decisions import Decisions
+        from podium.engine import Engine, EngineConfig
+        from podium.integration import IntegrationContext
+        from podium.source.memory import MemorySnapshot
+        from podium.spec.loader import load_snapshot
+        from podium.store.sqlite import SQLiteStore
+        from podium_slack import setup
 
         self.fake = fake
         self.store = SQLiteStore(tmp_path / "state.db")
@@ -923,8 +923,8 @@ class World:
     # -- runs -------------------------------------------------------------------------
 
     def start_run(self, workflow: str) -> int:
-        from agent.fingerprint import fingerprint_workflow
-        from agent.rundef import definition_of
+        from podium.fingerprint import fingerprint_workflow
+        from podium.rundef import definition_of
 
         wf = self.state.workflows[workflow]
         fps = fingerprint_workflow(wf)
@@ -954,7 +954,7 @@ class World:
 
     def drain(self, now: float | None = None) -> int:
         """Deliver the outbox to the Slack notifier (``now``: pretend it is later)."""
-        from agent.notify.base import drain
+        from podium.notify.base import drain
 
         return drain(self.store, {"slack": self.notifier}, now=now)
 

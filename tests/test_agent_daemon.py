@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.store.sqlite import SQLiteStore
+from podium.store.sqlite import SQLiteStore
 from tests.agentproc import PODIUM, AgentProcess, wait_until
 from tests.gitrepo import GitRepo, workflow
 

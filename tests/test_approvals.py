@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli.workspace import open_workspace
-from agent.decisions import Decisions
-from agent.errors import DecisionError
+from podium.cli.workspace import open_workspace
+from podium.decisions import Decisions
+from podium.errors import DecisionError
 from tests.gitrepo import AUTHOR_EMAIL, GitRepo, workflow
 
 CONFIG = """\

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agent.store.sqlite import SQLiteStore
+from podium.store.sqlite import SQLiteStore
 from tests.gitrepo import (  # noqa: F401  (the fixtures)
     GitRepo,
     data_dir_fixture,

@@ -33,6 +33,6 @@ def test_entrypoint_is_the_agent_console_script_with_a_healthcheck() -> None:
     (entry,) = _instructions("ENTRYPOINT")
     assert '"podium", "agent"' in entry
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["podium"] == "agent.cli:main"
+    assert scripts["podium"] == "podium.cli:main"
     assert "/healthz" in "".join(_instructions("HEALTHCHECK") + DOCKERFILE.splitlines())
     assert "PODIUM_LISTEN" in DOCKERFILE

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli.workspace import open_workspace
-from agent.decisions import Decisions
-from agent.errors import DecisionError
-from agent.reconciler import PassResult
-from agent.states import RunStatus, TaskStatus
-from agent.store.sqlite import SQLiteStore
+from podium.cli.workspace import open_workspace
+from podium.decisions import Decisions
+from podium.errors import DecisionError
+from podium.reconciler import PassResult
+from podium.states import RunStatus, TaskStatus
+from podium.store.sqlite import SQLiteStore
 from tests.gitrepo import (  # noqa: F401  (the fixtures)
     GitRepo,
     data_dir_fixture,

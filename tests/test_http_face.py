@@ -10,10 +10,10 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from agent.http.app import build_app
-from agent.http.webhooks import DeliveryLog, verify
-from agent.metrics import Metrics
-from agent.store.sqlite import SQLiteStore
+from podium.http.app import build_app
+from podium.http.webhooks import DeliveryLog, verify
+from podium.metrics import Metrics
+from podium.store.sqlite import SQLiteStore
 
 
 class FakeAgent:

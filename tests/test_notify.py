@@ -6,12 +6,12 @@ import io
 import time
 from pathlib import Path
 
-from agent.notify.base import RetryLater, drain
-from agent.notify.console import ConsoleNotifier
-from agent.notify.routing import routes_for
-from agent.spec.models import EventKind, NotifyRoute
-from agent.store.records import OutboxItem
-from agent.store.sqlite import SQLiteStore
+from podium.notify.base import RetryLater, drain
+from podium.notify.console import ConsoleNotifier
+from podium.notify.routing import routes_for
+from podium.spec.models import EventKind, NotifyRoute
+from podium.store.records import OutboxItem
+from podium.store.sqlite import SQLiteStore
 
 
 class Flaky:

@@ -14,8 +14,8 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.fingerprint import fingerprint_workflow
-from agent.planner import (
+from podium.fingerprint import fingerprint_workflow
+from podium.planner import (
     Applied,
     Desired,
     Executed,
@@ -25,8 +25,8 @@ from agent.planner import (
     due_slot,
     plan,
 )
-from agent.source.memory import MemorySnapshot
-from agent.spec.loader import load_snapshot
+from podium.source.memory import MemorySnapshot
+from podium.spec.loader import load_snapshot
 
 WF_FILE = "workflows/deploy.yaml"
 

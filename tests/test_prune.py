@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.cli.workspace import open_workspace
+from podium.cli.workspace import open_workspace
 from tests.gitrepo import GitRepo, workflow
 
 TWO = """\

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from agent.retry import compute_backoff, should_retry
-from agent.spec.models import RetryPolicy
+from podium.retry import compute_backoff, should_retry
+from podium.spec.models import RetryPolicy
 
 ALMOST_ONE = 1 - 1e-12
 
@@ -105,7 +105,7 @@ def test_should_retry_allows_count_retries(count: int, failures: int, expected: 
 
 def test_retries_shorthand_is_the_count() -> None:
     """``retries: 2`` in a task means two retries with the default delays."""
-    from agent.spec.models import task_model
+    from podium.spec.models import task_model
 
     task = task_model().model_validate({"id": "t", "run": "true", "retries": 2})
     attempts = 1

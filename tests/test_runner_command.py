@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.runners.shell import SHELL, command_argv
+from podium.runners.shell import SHELL, command_argv
 
 ENV = {"PATH": os.environ.get("PATH", os.defpath)}
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from agent.runners.base import OutcomeStatus, TaskContext
-from agent.runners.http import BODY_LIMIT, HttpRunner, expand
-from agent.spec.kindconfig import HttpSpec
+from podium.runners.base import OutcomeStatus, TaskContext
+from podium.runners.http import BODY_LIMIT, HttpRunner, expand
+from podium.spec.kindconfig import HttpSpec
 
 
 @dataclass

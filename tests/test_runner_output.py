@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.runners.output import MAX_PARTIAL, NOTE_PREFIX, TAIL_LINE_MAX, OutputSink
+from podium.runners.output import MAX_PARTIAL, NOTE_PREFIX, TAIL_LINE_MAX, OutputSink
 
 
 def _hide(text: str) -> str:

@@ -7,8 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from agent.runners.base import Outcome, OutcomeStatus, TaskContext
-from agent.runners.procloop import ProcessLoop
+from podium.runners.base import Outcome, OutcomeStatus, TaskContext
+from podium.runners.procloop import ProcessLoop
 
 
 def _ctx(tmp_path: Path, name: str, timeout: float | None = None) -> TaskContext:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agent.runners.base import OutcomeStatus, TaskContext
-from agent.runners.python import PythonRunner
+from podium.runners.base import OutcomeStatus, TaskContext
+from podium.runners.python import PythonRunner
 
 MODULE = """
 import os

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from agent.runners.base import OutcomeStatus, TaskContext
-from agent.runners.shell import ShellRunner
+from podium.runners.base import OutcomeStatus, TaskContext
+from podium.runners.shell import ShellRunner
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
 

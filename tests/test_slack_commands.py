@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from integrations.slack.commands import Parsed, UsageError, parse
+from podium_slack.commands import Parsed, UsageError, parse
 from tests.slack_fake import FakeSlack, World, post_signed, slash_command, text_of
 
 PODIUM_YAML = """\

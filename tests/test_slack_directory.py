@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import pytest
 from structlog.testing import capture_logs
 
-from agent.directory import StaticDirectory, is_allowed
-from agent.spec.models import DirectorySpec
-from integrations.slack.api import SlackApi, web_client
-from integrations.slack.config import SlackConfig
-from integrations.slack.directory import SlackDirectory, SlackPeople
+from podium.directory import StaticDirectory, is_allowed
+from podium.spec.models import DirectorySpec
+from podium_slack.api import SlackApi, web_client
+from podium_slack.config import SlackConfig
+from podium_slack.directory import SlackDirectory, SlackPeople
 from tests.slack_fake import BOT_TOKEN, FakeSlack
 
 

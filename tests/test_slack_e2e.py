@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agent.store.sqlite import SQLiteStore
+from podium.store.sqlite import SQLiteStore
 from tests.agentproc import AgentProcess, wait_until
 from tests.gitrepo import GitRepo, workflow
 from tests.slack_fake import (

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from agent import secrets
-from agent.notify.base import RetryLater
-from agent.store.records import OutboxItem
-from integrations.slack.api import SlackError
-from integrations.slack.notifier import MAX_PERMANENT_ATTEMPTS
+from podium import secrets
+from podium.notify.base import RetryLater
+from podium.store.records import OutboxItem
+from podium_slack.api import SlackError
+from podium_slack.notifier import MAX_PERMANENT_ATTEMPTS
 from tests.agentproc import wait_until
 from tests.slack_fake import Call, FakeSlack, World, text_of
 
@@ -237,7 +237,7 @@ def test_redelivery_and_restart_never_post_twice(make_world: Any, fake: FakeSlac
     item = items(world, "succeeded")[0]
     world.notifier.send(item)
     world.notifier.send(item)
-    from integrations.slack import setup
+    from podium_slack import setup
 
     again = setup(world.ctx, env=fake.env())
     assert again is not None

@@ -11,12 +11,12 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-import integrations.slack as slack
-from agent.decisions import Decisions
-from agent.errors import ConfigError
-from agent.integration import IntegrationContext, load_integrations
-from agent.store.sqlite import SQLiteStore
-from integrations.slack.config import SlackConfig
+import podium_slack as slack
+from podium.decisions import Decisions
+from podium.errors import ConfigError
+from podium.integration import IntegrationContext, load_integrations
+from podium.store.sqlite import SQLiteStore
+from podium_slack.config import SlackConfig
 from tests.slack_fake import BOT_TOKEN, FakeSlack, World
 
 MANIFEST = Path(slack.__file__).parent / "manifest.yaml"
@@ -77,9 +77,9 @@ def test_socket_mode_and_notification_only_setups(ctx: IntegrationContext) -> No
 def test_the_agent_loads_it_through_the_entry_point(
     ctx: IntegrationContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``podium.integrations`` names ``integrations.slack:setup``; the loader enables it."""
+    """``podium.integrations`` names ``podium_slack:setup``; the loader enables it."""
     [ep] = [e for e in entry_points(group="podium.integrations") if e.name == "slack"]
-    assert ep.value == "integrations.slack:setup"
+    assert ep.value == "podium_slack:setup"
     monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
     assert [i.name for i in load_integrations(ctx)] == ["slack"]
 

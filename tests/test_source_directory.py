@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import SourceError
-from agent.source import DirectorySource, GitSource, open_source
+from podium.errors import SourceError
+from podium.source import DirectorySource, GitSource, open_source
 
 
 @pytest.fixture(autouse=True)

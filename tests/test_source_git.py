@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from agent.errors import SourceError
-from agent.source import GitSource
-from agent.source.git import mask_url
+from podium.errors import SourceError
+from podium.source import GitSource
+from podium.source.git import mask_url
 from tests.gitrepo import GitRepo, git
 
 WORKFLOW = "workflows/deploy.yaml"

@@ -1,4 +1,4 @@
-"""Starting task processes (agent.runners.spawn): what a task may rely on, on both paths."""
+"""Starting task processes (podium.runners.spawn): what a task may rely on, on both paths."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.runners.spawn import Child, spawn
+from podium.runners.spawn import Child, spawn
 
 PY = sys.executable
 ENV = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C"}
@@ -102,7 +102,7 @@ import os, sys
 sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
 leak = os.open({str(tmp_path / "leak")!r}, os.O_WRONLY | os.O_CREAT)
 os.set_inheritable(leak, True)
-from agent.runners.spawn import spawn
+from podium.runners.spawn import spawn
 child, pipe = spawn(["/bin/ls", "/proc/self/fd"], {str(tmp_path)!r}, {{}}, 0)
 out = b""
 while data := os.read(pipe, 65536):
@@ -161,7 +161,7 @@ def test_a_python_without_setsid_for_posix_spawn_falls_back_to_popen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Some builds raise NotImplementedError for posix_spawn(setsid=True): Popen then."""
-    import agent.runners.spawn as spawn_module
+    import podium.runners.spawn as spawn_module
 
     def unsupported(*args: object, **kwargs: object) -> int:
         raise NotImplementedError("setsid")

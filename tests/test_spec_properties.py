@@ -11,9 +11,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from agent.fingerprint import TaskFingerprint, fingerprint_workflow
-from agent.source.memory import MemorySnapshot
-from agent.spec.loader import DesiredState, load_snapshot
+from podium.fingerprint import TaskFingerprint, fingerprint_workflow
+from podium.source.memory import MemorySnapshot
+from podium.spec.loader import DesiredState, load_snapshot
 
 WF = "workflows/generated.yaml"
 

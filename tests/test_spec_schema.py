@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agent.spec.yamlio import parse_yaml
+from podium.spec.yamlio import parse_yaml
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples-repo"
 PODIUM = Path(sys.executable).parent / "podium"

@@ -9,17 +9,17 @@ from textwrap import dedent
 
 import pytest
 
-from agent.source.directory import capture
-from agent.source.memory import MemorySnapshot
-from agent.spec.loader import (
+from podium.source.directory import capture
+from podium.source.memory import MemorySnapshot
+from podium.spec.loader import (
     MAX_FILE_BYTES,
     DesiredState,
     Problem,
     load_snapshot,
     load_workflow,
 )
-from agent.spec.models import OnFailure, RepoConfig, RetryPolicy, SecretRef
-from agent.spec.yamlio import MAX_NODES
+from podium.spec.models import OnFailure, RepoConfig, RetryPolicy, SecretRef
+from podium.spec.yamlio import MAX_NODES
 
 WF = "workflows/wf.yaml"
 

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 import pytest
 
-from agent.errors import PodiumError
-from agent.states import (
+from podium.errors import PodiumError
+from podium.states import (
     RUN_TERMINAL,
     RUN_TRANSITIONS,
     RUN_WAITING,
@@ -23,7 +23,7 @@ from agent.states import (
     check_run,
     check_task,
 )
-from agent.store.sqlite import SQLiteStore
+from podium.store.sqlite import SQLiteStore
 
 R, T = RunStatus, TaskStatus
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError, NotFoundError
-from agent.planner import Applied, Failure
-from agent.states import RunStatus, TaskStatus
-from agent.store.schema import SCHEMA_VERSION
-from agent.store.sqlite import SQLiteStore
+from podium.errors import ConfigError, NotFoundError
+from podium.planner import Applied, Failure
+from podium.states import RunStatus, TaskStatus
+from podium.store.schema import SCHEMA_VERSION
+from podium.store.sqlite import SQLiteStore
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def new_run(store: SQLiteStore, workflow: str = "deploy", *tasks: str) -> int:
 def test_a_first_schema_database_is_upgraded_in_place(db: Path) -> None:
     """A state file written by the first schema keeps its attempts and applied rows, and
     new attempts get ids after the old ones."""
-    from agent.store.schema import MIGRATIONS
+    from podium.store.schema import MIGRATIONS
 
     db.parent.mkdir(parents=True)
     with sqlite3.connect(db) as raw:
@@ -123,7 +123,7 @@ def test_reopening_keeps_data_and_does_not_migrate_again(
     first.close()
     # Were a migration to run again, this statement would fail the open.
     monkeypatch.setattr(
-        "agent.store.connection.MIGRATIONS", ("CREATE TABLE runs (boom INTEGER)",) * SCHEMA_VERSION
+        "podium.store.connection.MIGRATIONS", ("CREATE TABLE runs (boom INTEGER)",) * SCHEMA_VERSION
     )
     again = SQLiteStore(db)
     try:

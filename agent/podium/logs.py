@@ -1,0 +1,50 @@
+"""Structured logging, configured once at start-up.
+
+JSON lines when stderr is not a terminal (or ``--log-format json``), readable
+console lines otherwise. Run, workflow and task are bound with structlog's
+context variables; secret values are redacted by a processor.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+import structlog
+
+from podium.secrets import redact_processor
+
+LogFormat = Literal["auto", "json", "console"]
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def configure(fmt: LogFormat = "auto", level: str = "info") -> None:
+    """Choose renderer and level for the whole process."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS.get(level, logging.INFO)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+__all__ = ["LEVELS", "LogFormat", "configure"]

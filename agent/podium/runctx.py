@@ -1,0 +1,81 @@
+"""The engine's view of one run while it drives it, and what an attempt reports back."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from podium.runners.base import Outcome
+from podium.spec.loader import WorkflowDef
+from podium.spec.models import OnFailure, TaskBase
+from podium.states import TaskStatus
+from podium.store.records import RunRecord
+
+
+@dataclass
+class AttemptResult:
+    """What a finished attempt reports to the coordinator."""
+
+    run_id: int
+    task: str
+    phase: str
+    attempt_id: int
+    outcome: Outcome
+
+
+@dataclass
+class RunContext:
+    """The coordinator's in-memory view of one run (the store stays the truth)."""
+
+    run: RunRecord
+    wf: WorkflowDef
+    specs: dict[str, TaskBase]
+    status: dict[str, TaskStatus]
+    failures: dict[str, int]
+    fingerprints: dict[str, str]
+    hashes: dict[str, tuple[str, str]]
+    """task → (spec hash, inputs hash), for the applied record."""
+    dependants: dict[str, list[str]]
+    unmet: dict[str, int]
+    ready: deque[str] = field(default_factory=deque)
+    delayed: list[tuple[float, str]] = field(default_factory=list)
+    running: set[str] = field(default_factory=set)
+    waiting: set[str] = field(default_factory=set)
+    """Tasks in ``waiting_approval`` (kept in step by :meth:`note`)."""
+    attempts: dict[str, int] = field(default_factory=dict)
+    """task → run-phase attempts made so far (the next one's number is one more)."""
+    log_dir: str = ""
+    """Where this run's attempt logs go."""
+    completed: int = 0
+    """The highest ``completed_seq`` given in this run."""
+    failed: bool = False
+    rollback_queue: list[str] | None = None
+    rollback_failed: bool = False
+    checkout: Path | None = None
+    env_base: dict[str, str] = field(default_factory=dict)
+    author_email: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.run.workflow
+
+    @property
+    def on_failure(self) -> OnFailure:
+        return self.wf.spec.on_failure
+
+    def note(self, name: str, status: TaskStatus) -> None:
+        """Record a task's status (and keep the waiting set in step)."""
+        self.status[name] = status
+        if status is TaskStatus.WAITING_APPROVAL:
+            self.waiting.add(name)
+        else:
+            self.waiting.discard(name)
+
+    def next_seq(self) -> int:
+        """The next completion number of this run."""
+        self.completed += 1
+        return self.completed
+
+
+__all__ = ["AttemptResult", "RunContext"]

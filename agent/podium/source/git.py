@@ -1,0 +1,349 @@
+"""Desired state from a Git repository, read through one cached bare clone.
+
+The cache lives at ``cache_dir/repos/<hash of the URL>.git``. The first fetch creates it,
+later ones ``git fetch --prune`` into ``refs/remotes/origin/*`` with forced refspecs, so
+force-pushes are followed. Snapshots read files straight from the commit's tree objects
+(never from a work tree); each run gets a private detached work tree (``git worktree``).
+The remote URL is passed on every network call and never written into the cache, and
+every message that could carry it goes through :func:`mask_url`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import posixpath
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import git
+import structlog
+
+from podium.errors import SourceError
+from podium.source.base import Commit, FetchResult
+from podium.source.gitcmd import (
+    GIT_ERRORS,
+    call_git,
+    check_ref,
+    is_git_repository,
+    is_remote_url,
+    mask_url,
+    normalize_root,
+    path_key,
+    run_git,
+)
+from podium.source.gitsnapshot import GitSnapshot
+
+log = structlog.get_logger(__name__)
+
+_HEADS = "+refs/heads/*:refs/remotes/origin/*"
+_TAGS = "+refs/tags/*:refs/tags/*"
+_ORIGIN = "refs/remotes/origin/"
+_FALLBACK_BRANCHES = ("main", "master")
+_FETCH_TIMEOUT = 600.0
+_LS_REMOTE_TIMEOUT = 30.0
+_LOG_FORMAT = "%H%x00%an%x00%ae%x00%ct%x00%B"
+
+
+class GitSource:
+    """A branch of a Git repository (remote URL or local path), cached as one bare clone."""
+
+    def __init__(
+        self, url: str, cache_dir: Path, branch: str | None = None, path: str = ""
+    ) -> None:
+        self._url = url if is_remote_url(url) else str(Path(url).expanduser().absolute())
+        self._branch = branch or None
+        self._root = normalize_root(path)
+        digest = hashlib.sha256(mask_url(self._url).encode()).hexdigest()[:16]
+        self._mirror = cache_dir / "repos" / f"{digest}.git"
+        self._lock = threading.RLock()
+        self._read_lock = threading.Lock()
+        self._repo: git.Repo | None = None
+        self._default: str | None = None
+        self._last: str | None = None
+        self._failing = False
+
+    @property
+    def display(self) -> str:
+        """The location for humans and logs, credentials masked."""
+        return mask_url(self._url)
+
+    @property
+    def cache_path(self) -> Path:
+        """The cached bare clone's directory."""
+        return self._mirror
+
+    @contextmanager
+    def _cache_lock(self) -> Iterator[None]:
+        """Serialize changes to the cache across threads and processes (an flock file)."""
+        with self._lock:
+            self._mirror.parent.mkdir(parents=True, exist_ok=True)
+            with open(self._mirror.with_name(self._mirror.name + ".lock"), "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def fetch(self) -> FetchResult:
+        """Bring the cache up to date and report the tracked branch's commit."""
+        with self._cache_lock():
+            before = self._last or self._ref_revision(self._tracked_branch())
+            try:
+                revision = self._fetch()
+            except SourceError as exc:
+                return self._failed(str(exc))
+            return self._succeeded(revision, before)
+
+    def remote_revision(self) -> str | None:
+        """The tracked branch's commit on the remote (``git ls-remote``), ``None`` on error."""
+        wanted = f"refs/heads/{self._branch}" if self._branch else "HEAD"
+        try:
+            out = run_git(git.cmd.Git(), "ls-remote", self._url, wanted, timeout=_LS_REMOTE_TIMEOUT)
+        except SourceError:
+            return None
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref == wanted:
+                return sha
+        return None
+
+    def resolve(self, ref: str) -> str:
+        """A branch (remote-tracking), tag or (abbreviated) commit to a full commit sha."""
+        check_ref(ref)
+        for candidate in (f"{_ORIGIN}{ref}", f"refs/tags/{ref}", ref):
+            sha = self._verify(candidate)
+            if sha is not None:
+                return sha
+        raise SourceError(f"unknown revision {ref!r} in {self.display}")
+
+    def snapshot(self, revision: str) -> GitSnapshot:
+        """The files of ``revision`` below the sub-path."""
+        sha = self._commit_sha(revision)
+        return GitSnapshot(self._require_repo(), self._read_lock, sha, self._root)
+
+    def commit(self, revision: str) -> Commit:
+        """Metadata of the commit ``revision`` names."""
+        found = self._log_one(self._commit_sha(revision))
+        if found is None:
+            raise SourceError(f"unknown revision {revision!r} in {self.display}")
+        return found
+
+    def last_change(self, revision: str, paths: list[str]) -> Commit | None:
+        """The newest commit at or before ``revision`` that touched any of ``paths``."""
+        sha = self._commit_sha(revision)
+        if not paths:
+            return None
+        specs = [self._repo_path(path) for path in paths]
+        return self._log_one(sha, "--", *specs)
+
+    def checkout(self, revision: str, dest: Path) -> Path:
+        """A private detached work tree of ``revision`` at ``dest``; returns its sub-path root."""
+        sha = self._commit_sha(revision)
+        target = dest.absolute()
+        with self._cache_lock():
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SourceError(f"cannot create {target.parent}: {exc}") from None
+            run_git(
+                self._require_repo().git, "worktree", "add", "--detach", "--force", str(target), sha
+            )
+        return target / self._root if self._root else target
+
+    def remove_checkout(self, dest: Path) -> None:
+        """Delete a work tree made by :meth:`checkout`; a missing one is fine."""
+        target = dest.absolute()
+        with self._cache_lock():
+            repo = self._open_repo()
+            if repo is not None and target.exists():
+                try:
+                    run_git(repo.git, "worktree", "remove", "--force", str(target))
+                except SourceError:
+                    shutil.rmtree(target, ignore_errors=True)
+            elif target.exists():
+                shutil.rmtree(target, ignore_errors=True)
+            if repo is not None:
+                call_git(repo.git, "worktree", "prune")
+        if target.exists():
+            raise SourceError(f"cannot remove checkout {target}")
+
+    def close(self) -> None:
+        """Stop the git helper processes the cached repository keeps open."""
+        with self._read_lock:
+            if self._repo is not None:
+                self._repo.close()
+                self._repo = None
+
+    # fetching
+
+    def _fetch(self) -> str:
+        """Fetch the remote into the cache; return the tracked branch's new commit."""
+        repo = self._ensure_repo()
+        if self._branch is None:
+            self._default = self._remote_default_branch()
+        run_git(
+            repo.git,
+            "fetch",
+            "--prune",
+            "--quiet",
+            self._url,
+            _HEADS,
+            _TAGS,
+            timeout=_FETCH_TIMEOUT,
+        )
+        if self._default is not None:
+            self._remember_default(repo, self._default)
+        branch = self._tracked_branch()
+        revision = self._ref_revision(branch)
+        if revision is None:
+            raise SourceError(f"branch {branch!r} not found at {self.display}")
+        return revision
+
+    def _remote_default_branch(self) -> str | None:
+        """The branch the remote's HEAD points to, or ``None`` if it does not say."""
+        out = run_git(
+            git.cmd.Git(), "ls-remote", "--symref", self._url, "HEAD", timeout=_LS_REMOTE_TIMEOUT
+        )
+        for line in out.splitlines():
+            target, _, name = line.partition("\t")
+            if name == "HEAD" and target.startswith("ref: refs/heads/"):
+                return target.removeprefix("ref: refs/heads/")
+        return None
+
+    def _remember_default(self, repo: git.Repo, branch: str) -> None:
+        """Point ``origin/HEAD`` at the default branch so it is known offline too."""
+        if self._symbolic_head() != branch:
+            run_git(repo.git, "symbolic-ref", f"{_ORIGIN}HEAD", f"{_ORIGIN}{branch}")
+
+    def _succeeded(self, revision: str, before: str | None) -> FetchResult:
+        """Record a good fetch and say what changed."""
+        changed = revision != self._last
+        forced = before is not None and before != revision and not self._descends(revision, before)
+        recovered = self._failing
+        if recovered:
+            log.info("source_recovered", source=self.display, revision=revision)
+        self._failing = False
+        self._last = revision
+        return FetchResult(revision=revision, changed=changed, forced=forced, recovered=recovered)
+
+    def _failed(self, message: str) -> FetchResult:
+        """Record a failed fetch; log it once per outage."""
+        began = not self._failing
+        if began:
+            log.warning("source_unreachable", source=self.display, error=message)
+        self._failing = True
+        revision = self._last or self._ref_revision(self._tracked_branch())
+        return FetchResult(revision=revision, error=message, outage_began=began)
+
+    def _descends(self, revision: str, ancestor: str) -> bool:
+        """Whether ``ancestor`` is reachable from ``revision`` (false if unknown)."""
+        status, _, _ = call_git(
+            self._require_repo().git, "merge-base", "--is-ancestor", ancestor, revision
+        )
+        return status == 0
+
+    # the cached repository
+
+    def _ensure_repo(self) -> git.Repo:
+        """The cached bare repository, created empty on first use."""
+        repo = self._open_repo()
+        if repo is not None:
+            return repo
+        try:
+            self._create_mirror()
+        except (*GIT_ERRORS, SourceError) as exc:
+            raise SourceError(mask_url(f"cannot create the cache {self._mirror}: {exc}")) from None
+        return self._require_repo()
+
+    def _create_mirror(self) -> None:
+        """Initialise an empty bare repository and move it into place atomically."""
+        shutil.rmtree(self._mirror, ignore_errors=True)
+        staging = self._mirror.with_name(f"{self._mirror.name}.tmp-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        run_git(git.cmd.Git(), "init", "--quiet", "--bare", str(staging))
+        staging.rename(self._mirror)
+
+    def _open_repo(self) -> git.Repo | None:
+        """The cached repository, or ``None`` if it does not exist (yet)."""
+        with self._read_lock:
+            if self._repo is None and (self._mirror / "HEAD").is_file():
+                try:
+                    self._repo = git.Repo(self._mirror)
+                except GIT_ERRORS:
+                    return None
+            return self._repo
+
+    def _require_repo(self) -> git.Repo:
+        """The cached repository; :class:`SourceError` if nothing was fetched yet."""
+        repo = self._open_repo()
+        if repo is None:
+            raise SourceError(f"{self.display} has not been fetched yet")
+        return repo
+
+    def _tracked_branch(self) -> str:
+        """The configured branch, else the remote's default, else main, else master."""
+        if self._branch:
+            return self._branch
+        if self._default:
+            return self._default
+        head = self._symbolic_head()
+        if head:
+            return head
+        for name in _FALLBACK_BRANCHES:
+            if self._ref_revision(name) is not None:
+                return name
+        return _FALLBACK_BRANCHES[0]
+
+    def _symbolic_head(self) -> str | None:
+        """The default branch recorded in the cache (``origin/HEAD``), if any."""
+        repo = self._open_repo()
+        if repo is None:
+            return None
+        status, out, _ = call_git(repo.git, "symbolic-ref", "--quiet", f"{_ORIGIN}HEAD")
+        name = out.strip()
+        return name.removeprefix(_ORIGIN) if status == 0 and name.startswith(_ORIGIN) else None
+
+    def _ref_revision(self, branch: str) -> str | None:
+        """The cached remote-tracking commit of ``branch``, or ``None``."""
+        try:
+            return self._verify(f"{_ORIGIN}{branch}")
+        except SourceError:
+            return None
+
+    def _verify(self, rev: str) -> str | None:
+        """The full sha of the commit ``rev`` names in the cache, or ``None``."""
+        repo = self._open_repo()
+        if repo is None:
+            return None
+        status, out, _ = call_git(repo.git, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        return out.strip() if status == 0 and out.strip() else None
+
+    def _commit_sha(self, revision: str) -> str:
+        """The full sha of ``revision``; :class:`SourceError` if the cache lacks it."""
+        check_ref(revision)
+        sha = self._verify(revision)
+        if sha is None:
+            raise SourceError(f"unknown revision {revision!r} in {self.display}")
+        return sha
+
+    def _repo_path(self, path: str) -> str:
+        """A path relative to the sub-path, as a path from the repository root."""
+        return posixpath.join(self._root, path_key(path)) if self._root else path_key(path)
+
+    def _log_one(self, *args: str) -> Commit | None:
+        """The first commit ``git log`` lists for ``args``, or ``None``."""
+        out = run_git(self._require_repo().git, "log", "-1", f"--format={_LOG_FORMAT}", *args)
+        if not out.strip():
+            return None
+        sha, name, email, when, body = out.split("\x00", 4)
+        subject = body.strip().split("\n", 1)[0].strip()
+        return Commit(sha.strip(), subject, name, email, float(when))
+
+
+__all__ = ["GitSnapshot", "GitSource", "is_git_repository", "is_remote_url", "mask_url"]
