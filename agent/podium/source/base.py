@@ -74,6 +74,12 @@ class Source(Protocol):
         """The location for humans and logs, credentials masked."""
         ...
 
+    @property
+    def branch(self) -> str | None:
+        """The branch tracked: the one asked for, else the remote's default once known
+        (``None`` for a source without branches, or before the first fetch)."""
+        ...
+
     def fetch(self) -> FetchResult: ...
 
     def remote_revision(self) -> str | None:

@@ -99,6 +99,11 @@ class DirectorySource:
         """The directory, for humans and logs."""
         return str(self._root)
 
+    @property
+    def branch(self) -> str | None:
+        """A plain directory has no branches."""
+        return None
+
     def fetch(self) -> FetchResult:
         """Hash the directory as it is now; nothing is downloaded."""
         try:

@@ -286,6 +286,11 @@ class GitSource:
             raise SourceError(f"{self.display} has not been fetched yet")
         return repo
 
+    @property
+    def branch(self) -> str | None:
+        """The branch tracked: the one asked for, else the remote's default once known."""
+        return self._branch or self._default or self._symbolic_head()
+
     def _tracked_branch(self) -> str:
         """The configured branch, else the remote's default, else main, else master."""
         if self._branch:
