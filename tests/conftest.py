@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from podium.store.sqlite import SQLiteStore
 from tests.gitrepo import data_dir, repo  # noqa: F401 - fixtures shared by every test module
 
 MACHINE_ENV = (
@@ -25,6 +29,7 @@ MACHINE_ENV = (
     "PODIUM_WEBHOOK_SECRET",
     "PODIUM_GITLAB_TOKEN",
     "PODIUM_INTERVAL",
+    "PODIUM_CONTAINMENT",
 )
 """Settings of the machine running the tests that must not reach them."""
 
@@ -34,3 +39,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No Slack settings, OAuth mode or proxies leak in from the machine."""
     for name in MACHINE_ENV:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(name="store")
+def store_fixture(data_dir: Path) -> Iterator[SQLiteStore]:  # noqa: F811 - the fixture above
+    """The state store the CLI uses (in the test's data dir), opened by the test to look inside."""
+    s = SQLiteStore(data_dir / "state.db")
+    yield s
+    s.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -181,7 +182,8 @@ def test_pipe_held_by_detached_process_does_not_hang(tmp_path: Path) -> None:
         assert time.monotonic() - start < 2
         assert outcome.output_tail.startswith("done")
     finally:
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # a cgroup may have stopped it already
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_secret_is_redacted_from_log(tmp_path: Path) -> None:

@@ -139,3 +139,20 @@ def test_oversized_requests_are_refused_before_bolt(
             assert response.status_code == 413
         finally:
             world.close()
+
+
+def test_a_signing_secret_without_an_http_face_is_warned_about(
+    ctx: IntegrationContext, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No --listen and no Socket Mode: a warning that clicks cannot arrive; no raw bolt lines."""
+    from types import SimpleNamespace
+
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s3cret"}
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)  # where bolt itself looks for a token
+    for listen, warned in ((None, True), ("127.0.0.1:8080", False)):
+        ctx.settings = SimpleNamespace(listen=listen)
+        with capture_logs() as logs:
+            assert slack.setup(ctx, env=env) is not None
+        events = [e["event"] for e in logs]
+        assert ("slack_clicks_cannot_arrive" in events) is warned, events
+    assert "As you gave `client` as well" not in "".join(capfd.readouterr())

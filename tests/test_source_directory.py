@@ -76,7 +76,9 @@ def test_history_is_absent_and_resolve_knows_only_the_current_revision(tree: Pat
     assert source.resolve("HEAD") == revision == source.resolve(revision)
     with pytest.raises(SourceError):
         source.resolve("main")
-    assert source.commit(revision).sha == revision
+    commit = source.commit(revision)
+    assert commit.sha == revision
+    assert (commit.author_name, commit.committer_name, commit.committer_email) == ("", "", "")
 
 
 def test_checkout_copies_the_tree_and_remove_deletes_it(tree: Path, tmp_path: Path) -> None:

@@ -305,6 +305,26 @@ def test_commit_reports_subject_author_and_time(upstream: Upstream, cache: Path)
     assert before - 2 <= found.committed_at <= time.time() + 2
 
 
+def test_commit_and_last_change_name_the_committer_apart_from_the_author(
+    upstream: Upstream, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit applied by someone else reports its committer next to its author."""
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Carol Committer")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "carol@example.com")
+    sha = upstream.publish(
+        {WORKFLOW: "version: 2\n"}, "applied", author="Grace <grace@example.com>"
+    )
+    source = GitSource(str(upstream.bare), cache)
+    source.fetch()
+    for found in (source.commit(sha), source.last_change(sha, [WORKFLOW])):
+        assert found is not None
+        assert (found.author_name, found.author_email) == ("Grace", "grace@example.com")
+        assert (found.committer_name, found.committer_email) == (
+            "Carol Committer",
+            "carol@example.com",
+        )
+
+
 def test_resolve_other_branch_tag_and_abbreviated_sha(upstream: Upstream, cache: Path) -> None:
     """resolve() maps another branch, a tag and a short sha to full commit shas."""
     main_sha = git("rev-parse", "HEAD", cwd=upstream.work)

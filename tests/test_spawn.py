@@ -8,11 +8,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from podium.runners.spawn import Child, spawn
+from podium.runners.spawn import CgroupTarget, Child, spawn
 
 PY = sys.executable
 ENV = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C"}
@@ -175,3 +176,81 @@ def test_a_python_without_setsid_for_posix_spawn_falls_back_to_popen(
     assert (code, out.split()) == (0, [str(tmp_path), "True"])
     assert spawn_module._posix_spawn_usable is False
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+@pytest.fixture
+def cgroup(tmp_path: Path) -> Iterator[CgroupTarget]:
+    """A fresh cgroup (v2) below this process's own; skipped where none can be made."""
+    from tests.test_containment_cli import cgroup2_writable
+
+    if not cgroup2_writable():
+        pytest.skip("no writable cgroup2 hierarchy here")
+    own = next(
+        line[3:].strip()
+        for line in Path("/proc/self/cgroup").read_text().splitlines()
+        if line.startswith("0::")
+    )
+    mount = next(
+        line.partition(" - ")[0].split()
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if line.partition(" - ")[2].startswith("cgroup2 ")
+    )
+    path = Path(mount[4]) / own[len(mount[3]) :].lstrip("/") / f"spawn-test-{os.getpid()}"
+    path.mkdir()
+    fd = os.open(path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield CgroupTarget(str(path), fd)
+    finally:
+        os.close(fd)
+        (path / "cgroup.kill").write_text("1")
+        end = time.monotonic() + 5
+        while (path / "cgroup.procs").read_text().strip() and time.monotonic() < end:
+            time.sleep(0.01)
+        path.rmdir()
+
+
+def test_a_child_started_in_a_cgroup_is_in_it_before_the_command_runs(
+    tmp_path: Path, cgroup: CgroupTarget
+) -> None:
+    """The command, and a child it forks at once, are in the cgroup from their first step."""
+    script = "sleep 2 & cat /proc/$!/cgroup; cat /proc/self/cgroup"
+    with open(os.devnull, "rb") as stdin:
+        child, pipe = spawn(["/bin/sh", "-c", script], tmp_path, ENV, stdin.fileno(), cgroup)
+    with os.fdopen(pipe, "rb") as out:
+        text = out.read().decode()
+    assert child.wait() == 0
+    lines = [line for line in text.splitlines() if line.startswith("0::")]
+    name = Path(cgroup.path).name
+    assert len(lines) == 2 and all(line.endswith("/" + name) for line in lines)
+
+
+def test_libc_posix_spawn_keeps_the_same_promises(tmp_path: Path) -> None:
+    """libc's posix_spawn (the path that can also place a child in a cgroup): the task's
+    directory and exact environment, a new session, default SIGPIPE, an empty mask, and
+    a clear error for what cannot run."""
+    import podium.runners.spawn as spawn_module
+
+    libc = spawn_module._libc()
+    if libc is None:
+        pytest.skip("no libc posix_spawn with addchdir here")
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    script = (
+        "pwd; env; [ $(cut -d' ' -f6 /proc/$$/stat) = $$ ] && echo leader;"
+        " grep -E 'SigBlk|SigIgn' /proc/self/status"
+    )
+    try:
+        child, pipe = libc.spawn(["/bin/sh", "-c", script], tmp_path, {"ONLY": "this"}, 0, None)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+    with os.fdopen(pipe, "rb") as out:
+        lines = out.read().decode().splitlines()
+    assert child.wait() == 0
+    assert lines[0] == str(tmp_path)
+    assert sorted(lines[1:3]) == ["ONLY=this", f"PWD={tmp_path}"]
+    assert lines[3] == "leader"
+    assert int(lines[4].split()[1], 16) == 0
+    assert not int(lines[5].split()[1], 16) & (1 << (signal.SIGPIPE - 1))
+    with pytest.raises(FileNotFoundError):
+        libc.spawn([str(tmp_path / "missing")], tmp_path, ENV, 0, None)
+    with pytest.raises(FileNotFoundError):
+        libc.spawn(["/bin/true"], tmp_path / "no-such-dir", ENV, 0, None)

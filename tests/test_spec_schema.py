@@ -255,7 +255,7 @@ def test_validate_invalid_podium_yaml_fails(tmp_path: Path) -> None:
 
 
 def test_validate_missing_directory_is_one_line(tmp_path: Path) -> None:
-    """A directory that does not exist gives a one-line error and exit 1, no traceback."""
+    """A path that does not exist gives a one-line error and exit 1, no traceback."""
     missing = tmp_path / "nope"
     result = podium("validate", str(missing))
     assert result.returncode != 0
@@ -263,4 +263,5 @@ def test_validate_missing_directory_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     err = result.stderr.strip().splitlines()
     assert len(err) == 1
-    assert str(missing) in err[0] and "no such directory" in err[0]
+    assert result.returncode == 1
+    assert str(missing) in err[0] and "no such file or directory" in err[0]

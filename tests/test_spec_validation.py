@@ -142,11 +142,11 @@ def test_wrong_types_are_reported_per_key() -> None:
             run: [make, test]
         """
     )
-    assert_problem(state, 2, "concurrency", "integer")
+    assert_problem(state, 2, "concurrency", "expected a whole number, got the text 'lots'")
     assert_problem(state, 3, "on_failure", "'rollback', 'stop' or 'continue'")
-    assert_problem(state, 7, "tasks[0].idempotent", "boolean")
-    assert_problem(state, 8, "tasks[0].needs", "list")
-    assert_problem(state, 10, "tasks[1].run", "string")
+    assert_problem(state, 7, "tasks[0].idempotent", "expected true or false, got a list")
+    assert_problem(state, 8, "tasks[0].needs", "expected a list, got the text 'test'")
+    assert_problem(state, 10, "tasks[1].run", "expected text, got a list")
     assert len(problems_in(state)) == 5
 
 

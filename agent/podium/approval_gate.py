@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import time
 
-import structlog
-
 from podium.engine_core import EngineCore
 from podium.errors import PodiumError
 from podium.kinds import registry
+from podium.log import get_logger
 from podium.runctx import RunContext
 from podium.states import RunStatus, TaskStatus
 
-log = structlog.get_logger("podium.engine")
+log = get_logger("podium.engine")
 
 
 _WAITS_FOR = {
@@ -28,7 +27,8 @@ class ApprovalGate(EngineCore):
     def _gate(self, ctx: RunContext, name: str) -> bool:
         """Approval gate: True when the task must wait (or was refused) instead of starting."""
         spec = ctx.specs[name]
-        if spec.approval is None:
+        gate = ctx.gate(name)
+        if gate is None:
             return False
         fp = ctx.fingerprints[name]
         requests = [
@@ -44,18 +44,20 @@ class ApprovalGate(EngineCore):
             if ctx.status[name] is not TaskStatus.WAITING_APPROVAL:
                 self._set_task(ctx, name, TaskStatus.WAITING_APPROVAL)
             return True
-        deadline = time.time() + spec.approval.timeout if spec.approval.timeout else None
-        author = self._author(ctx)
+        deadline = time.time() + gate.timeout if gate.timeout else None
+        author, committer = self._authors(ctx)
         with self.store.tx():
             request = self.store.create_approval(
                 ctx.run.id,
                 name,
                 fp,
                 ctx.run.revision,
-                list(spec.approval.approvers),
+                list(gate.approvers),
                 deadline,
-                spec.approval.on_timeout,
+                gate.on_timeout,
                 author,
+                committer,
+                gate.forbid_self_approval,
             )
             self._set_task(ctx, name, TaskStatus.WAITING_APPROVAL)
             self._emit(
@@ -77,16 +79,19 @@ class ApprovalGate(EngineCore):
         log.info("approval_requested", run_id=ctx.run.id, workflow=ctx.name, task=name)
         return True
 
-    def _author(self, ctx: RunContext) -> str | None:
+    def _authors(self, ctx: RunContext) -> tuple[str | None, str | None]:
+        """Author and committer of the last commit that changed the workflow or its inputs
+        (four-eyes compares the approver with both: an author is easy to claim)."""
         if ctx.author_email is not None or self.source is None:
-            return ctx.author_email
+            return ctx.author_email, ctx.committer_email
         paths = [ctx.wf.file, *[p for d in ctx.wf.inputs.values() for p in d]]
         try:
             commit = self.source.last_change(ctx.run.revision, paths)
         except PodiumError:
             commit = None
         ctx.author_email = commit.author_email if commit else ""
-        return ctx.author_email
+        ctx.committer_email = commit.committer_email if commit else ""
+        return ctx.author_email, ctx.committer_email
 
     def _check_approvals(self, ctx: RunContext) -> bool:
         """Pick up decisions and expire requests for tasks waiting on approval."""

@@ -7,15 +7,14 @@ import contextlib
 import os
 from pathlib import Path
 
-import structlog
-
 from podium import secrets
 from podium.engine_core import PASS_ENV, EngineCore
 from podium.errors import PodiumError, SourceError
+from podium.log import get_logger
 from podium.runctx import RunContext
 from podium.spec.models import SecretRef, TaskBase
 
-log = structlog.get_logger("podium.engine")
+log = get_logger("podium.engine")
 
 
 class Checkouts(EngineCore):
@@ -70,7 +69,7 @@ class Checkouts(EngineCore):
         root = self.config.data_dir / "checkouts"
         if not root.is_dir():
             return
-        active = {r.id for r in self.store.active_runs()}
+        active = {run_id for run_id, _workflow, _status in self.store.active_run_heads()}
         for entry in root.iterdir():
             number = entry.name.removeprefix("run-")
             if number.isdigit() and int(number) not in active:

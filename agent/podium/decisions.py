@@ -12,18 +12,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from podium.directory import Directory, StaticDirectory, is_allowed
 from podium.errors import DecisionError, NotFoundError
+from podium.log import get_logger
 from podium.notify.routing import routes_for
-from podium.planner import Applied
+from podium.planner import Applied, Hold
 from podium.rundef import directory_from
 from podium.states import RUN_TERMINAL, RunStatus, TaskStatus
-from podium.store.records import ApprovalRecord, RunRecord
+from podium.store.records import ApprovalRecord, RunRecord, RunTaskRecord
 from podium.store.sqlite import SQLiteStore
 
-log = structlog.get_logger("podium.decisions")
+log = get_logger("podium.decisions")
 
 
 @dataclass(frozen=True)
@@ -155,16 +154,20 @@ class Decisions:
                 action,
             )
         spec = run.definition.get("spec") or {}
-        if approve and spec.get("forbid_self_approval") and req.author_email:
+        forbid = req.forbid_self_approval
+        if forbid is None:  # a request made before the rule was bound to it
+            forbid = bool(spec.get("forbid_self_approval"))
+        people = {e.lower() for e in (req.author_email, req.committer_email) if e}
+        if approve and forbid and people:
             ids = {i.lower() for i in directory.identities(by)}
-            if req.author_email.lower() in ids:
+            if people & ids:
                 raise self._refuse(
                     run,
                     task,
                     by,
                     via,
-                    f"{by} authored the change ({req.author_email}) and cannot approve it"
-                    " (four-eyes rule)",
+                    f"{by} authored or committed the change ({', '.join(sorted(people & ids))})"
+                    " and cannot approve it (four-eyes rule)",
                     action,
                 )
         status = "approved" if approve else "rejected"
@@ -199,10 +202,17 @@ class Decisions:
         run = self.store.get_run(run_id)
         tasks = self.store.run_tasks(run_id)
         interrupted = [n for n, t in tasks.items() if t.status is TaskStatus.INTERRUPTED]
+        holds = self._holds(run)
         if run.status is RunStatus.WAITING_DECISION and interrupted:
             with self.store.tx():
                 for name in interrupted:
-                    self.store.set_task_status(run_id, name, TaskStatus.PENDING, error=None)
+                    hold = holds.get(name)
+                    if hold is not None and hold.phase == "rollback":
+                        self.store.set_task_status(run_id, name, TaskStatus.ROLLING_BACK)
+                        self.store.set_run_status(run_id, RunStatus.ROLLING_BACK)
+                    else:
+                        self.store.set_task_status(run_id, name, TaskStatus.PENDING, error=None)
+                    self.store.clear_hold(run.workflow, name)
                 self.store.emit(
                     "retry_requested",
                     workflow=run.workflow,
@@ -214,12 +224,18 @@ class Decisions:
             return DecisionResult(f"run {run_id}: {', '.join(interrupted)} will run again")
         if run.status not in RUN_TERMINAL:
             raise DecisionError(f"run {run_id} is {run.status}; only finished runs can be retried")
-        if run.status is RunStatus.SUCCEEDED:
+        if run.status is RunStatus.SUCCEEDED and not holds:
             raise DecisionError(f"run {run_id} succeeded; nothing to retry")
         with self.store.tx():
             self.store.clear_failures(run.workflow)
+            for name in holds:  # interrupted tasks of a run that ended since run again
+                self.store.clear_hold(run.workflow, name)
             self.store.emit(
-                "retry_requested", workflow=run.workflow, run_id=run_id, actor=by, data={"via": via}
+                "retry_requested",
+                workflow=run.workflow,
+                run_id=run_id,
+                actor=by,
+                data={"via": via, "released": sorted(holds)},
             )
         self._changed()
         return DecisionResult(
@@ -227,12 +243,66 @@ class Decisions:
             " at the next reconcile"
         )
 
+    def _holds(self, run: RunRecord) -> dict[str, Hold]:
+        """The holds this run's interrupted attempts left, by task."""
+        return {
+            t: h
+            for (w, t), h in self.store.holds_all().items()
+            if w == run.workflow and h.run_id == run.id
+        }
+
+    def _decide_hold(
+        self, run: RunRecord, rt: RunTaskRecord, hold: Hold, by: str, status: TaskStatus, via: str
+    ) -> DecisionResult:
+        """Skip or fail a task held by an interrupted attempt: of a run that ended since
+        (superseded), or a rollback step cut short."""
+        task = rt.task
+        skip = status is TaskStatus.SKIPPED
+        with self.store.tx():
+            self.store.clear_hold(run.workflow, task)
+            if hold.phase == "rollback" and rt.status is TaskStatus.INTERRUPTED:
+                # skip: take the rollback as done; fail: the rollback failed
+                done = TaskStatus.ROLLED_BACK if skip else TaskStatus.ROLLBACK_FAILED
+                self.store.set_task_status(run.id, task, done, error=f"{status} by {by}")
+                if skip:
+                    self.store.restore_applied(run.workflow, task, rt.previous)
+                if run.status is RunStatus.WAITING_DECISION:
+                    self.store.set_run_status(run.id, RunStatus.ROLLING_BACK)
+            elif skip:  # the interrupted attempt is taken as done
+                self.store.set_applied(
+                    run.workflow,
+                    task,
+                    Applied(
+                        hold.fingerprint, rt.spec_hash, rt.inputs_hash, run.revision, time.time()
+                    ),
+                    run.id,
+                )
+            else:
+                self.store.set_failure(run.workflow, task, hold.fingerprint, run.id)
+            self.store.emit(
+                f"task_{status}_by_operator",
+                workflow=run.workflow,
+                run_id=run.id,
+                task=task,
+                actor=by,
+                data={"via": via, "was": "interrupted", "phase": hold.phase},
+            )
+        self._changed()
+        return DecisionResult(f"run {run.id}: task {task} {status}")
+
     def _operator_task(
         self, run_id: int, task: str, by: str, status: TaskStatus, via: str
     ) -> DecisionResult:
         run = self.store.get_run(run_id)
+        hold = self._holds(run).get(task)
+        if hold is not None:
+            rt = self.store.get_run_task(run_id, task)
+            if hold.phase == "rollback" or run.status in RUN_TERMINAL:
+                return self._decide_hold(run, rt, hold, by, status, via)
         # read and decide under the write lock: the engine cannot start the task in between
         with self.store.tx():
+            if hold is not None:
+                self.store.clear_hold(run.workflow, task)
             rt = self.store.get_run_task(run_id, task)
             if rt.status not in (
                 TaskStatus.INTERRUPTED,

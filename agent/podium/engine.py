@@ -30,6 +30,7 @@ from podium.approval_gate import ApprovalGate
 from podium.engine_core import EngineConfig
 from podium.errors import PodiumError
 from podium.kinds import runner_for
+from podium.log import get_logger
 from podium.outcomes import Outcomes
 from podium.recovery import Recovery
 from podium.runcontexts import RunContexts
@@ -40,7 +41,7 @@ from podium.spec.models import OnFailure
 from podium.states import RUN_TERMINAL, RunStatus, TaskStatus
 from podium.store.records import AttemptRecord
 
-log = structlog.get_logger("podium.engine")
+log = get_logger("podium.engine")
 
 
 class Engine(ApprovalGate, Outcomes, RunContexts, Recovery):
@@ -213,12 +214,57 @@ class Engine(ApprovalGate, Outcomes, RunContexts, Recovery):
         progressed = False
         for run_id in list(self._ctx):
             ctx = self._ctx[run_id]
-            progressed |= self._step(ctx)
+            submits, inflight = len(self._submits), self._inflight
+            try:
+                with self.store.savepoint():  # a step that fails undoes only its own writes
+                    progressed |= self._step(ctx)
+            except Exception as exc:
+                for _kind, _config, _tctx, attempt_id, _phase in self._submits[submits:]:
+                    self._inline.pop(attempt_id, None)
+                del self._submits[submits:]  # nothing of the failed step is spawned
+                self._inflight = inflight
+                self._set_aside(run_id, ctx.name, exc)
+                continue
             if ctx.run.status in RUN_TERMINAL:
                 self._finish(ctx)
         return progressed
 
+    def _record(self, res: AttemptResult) -> None:
+        """Record an outcome; an unexpected error sets only that run aside."""
+        ctx = self._ctx.get(res.run_id)
+        try:
+            with self.store.savepoint():
+                self._record_outcome(res)
+        except Exception as exc:
+            self._set_aside(res.run_id, ctx.name if ctx else "?", exc)
+
+    def _set_aside(self, run_id: int, workflow: str, exc: Exception) -> None:
+        """An unexpected error in one run: log it with its workflow, mark the workflow
+        Stalled, and leave the run alone until the agent restarts (the rest go on)."""
+        message = f"internal error in run {run_id}: {type(exc).__name__}: {exc}"
+        log.error("run_set_aside", run_id=run_id, workflow=workflow, error=message, exc_info=exc)
+        self.set_aside[run_id] = (workflow, message)
+        self._ctx.pop(run_id, None)
+        try:
+            with self.store.savepoint():
+                self.store.set_workflow_status(workflow, "Stalled", "InternalError", message)
+        except Exception:  # the store itself may be what failed
+            log.exception("workflow_status_failed", workflow=workflow)
+
+    def resync(self) -> None:
+        """Forget the in-memory view of runs with nothing in flight, so the next step
+        re-reads them from the store (after an unexpected error left it in doubt)."""
+        for run_id in [i for i, c in self._ctx.items() if not c.running]:
+            del self._ctx[run_id]
+
+    @property
+    def recovered(self) -> bool:
+        """Whether :meth:`recover` ran (once per engine, before the first drive)."""
+        return self._recovered
+
     def _step(self, ctx: RunContext) -> bool:
+        if ctx.paused:
+            return False  # a decision reloads the run
         progressed = False
         if ctx.run.status is RunStatus.PENDING:
             self._set_run(ctx, RunStatus.RUNNING)
@@ -249,9 +295,7 @@ class Engine(ApprovalGate, Outcomes, RunContexts, Recovery):
             if ctx.status[name] is not TaskStatus.PENDING:
                 continue
             progressed = True
-            if ctx.specs[name].approval is not None and (
-                self._sync_task(ctx, name) or self._gate(ctx, name)
-            ):
+            if ctx.gate(name) is not None and (self._sync_task(ctx, name) or self._gate(ctx, name)):
                 continue  # an operator decided it meanwhile, or it waits for approval
             self._start(ctx, name)  # a decision made meanwhile is adopted instead
         return progressed
@@ -429,6 +473,7 @@ class Engine(ApprovalGate, Outcomes, RunContexts, Recovery):
 
     def _finish(self, ctx: RunContext) -> None:
         self._ctx.pop(ctx.run.id, None)
+        self.finished_runs += 1
         self._remove_checkout(ctx.run.id)
         log.info(
             "run_finished",

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from podium.log import get_logger
 from podium.notify.routing import routes_for
 from podium.runctx import AttemptResult, RunContext
 from podium.runners.base import Outcome, TaskContext
@@ -21,9 +20,10 @@ from podium.runners.procloop import ProcessLoop
 from podium.source.base import Source
 from podium.spec.loader import WorkflowDef
 from podium.states import TASK_FAILED, RunStatus, TaskStatus
+from podium.store.records import RunRecord, RunTaskRecord
 from podium.store.sqlite import SQLiteStore
 
-log = structlog.get_logger("podium.engine")
+log = get_logger("podium.engine")
 
 PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
 SATISFIED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.SKIPPED})
@@ -69,6 +69,10 @@ class EngineCore:
         # shell attempts are spawned and watched by the coordinator itself (no thread hand-off)
         self._loop: ProcessLoop | None = ProcessLoop() if config.inline_shell else None
         self._inline: dict[int, tuple[int, str, str]] = {}
+        self.finished_runs = 0
+        self.set_aside: dict[int, tuple[str, str]] = {}
+        """Runs left alone after an unexpected error: id → (workflow, error)."""
+        """How many runs this engine saw end (the agent re-plans when it grows)."""
 
     def _release_dependants(self, ctx: RunContext, name: str) -> None:
         """``name`` is satisfied: dependants whose needs are now all met become ready."""
@@ -160,6 +164,41 @@ class EngineCore:
                 )
             except Exception:  # hooks never break a run
                 log.exception("hook_failed", hook=name)
+
+    def _hold(
+        self,
+        run: RunRecord,
+        wf: WorkflowDef,
+        rt: RunTaskRecord,
+        attempt_id: int,
+        attempt_number: int,
+        phase: str,
+        why: str = "the agent stopped while it ran",
+    ) -> None:
+        """A non-idempotent attempt was cut short: mark its task interrupted, keep a hold
+        for that task and fingerprint, and announce that the run waits for a decision."""
+        action = "rollback of this non-idempotent task" if phase == "rollback" else "task"
+        reason = f"interrupted: {why}; the {action} may have had part of its effect"
+        self.store.set_task_status(
+            run.id, rt.task, TaskStatus.INTERRUPTED, error=f"{reason}; retry, skip or fail it"
+        )
+        self.store.set_hold(
+            run.workflow, rt.task, rt.fingerprint, phase, run.id, attempt_id, reason
+        )
+        if phase == "rollback":  # nothing else of the rollback runs until someone decides
+            self.store.set_run_status(run.id, RunStatus.WAITING_DECISION)
+        self._emit(
+            "waiting_decision",
+            run.workflow,
+            wf,
+            run.id,
+            rt.task,
+            {"attempt": attempt_number, "phase": phase, "reason": reason},
+        )
+
+    def _set_aside(self, run_id: int, workflow: str, exc: Exception) -> None:
+        """Leave one run alone after an unexpected error (the engine proper implements it)."""
+        raise NotImplementedError
 
     def _finish(self, ctx: RunContext) -> None:
         """Stop tracking a finished run (the engine proper implements it)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,22 +67,29 @@ def normalized_spec(task: TaskBase, params: Mapping[str, str]) -> dict[str, Any]
 
 
 def topological(tasks: list[TaskBase]) -> list[TaskBase]:
-    """Tasks ordered so every task comes after the tasks it needs (stable)."""
+    """Tasks ordered so every task comes after the tasks it needs (stable).
+
+    Depth-first in the tasks' own order, with an explicit stack (no recursion, so a
+    chain of any length is fine).
+    """
     by_id = {t.id: t for t in tasks}
     done: set[str] = set()
     order: list[TaskBase] = []
-
-    def visit(task: TaskBase) -> None:
-        if task.id in done:
-            return
-        done.add(task.id)
-        for need in task.needs:
-            if need in by_id:
-                visit(by_id[need])
-        order.append(task)
-
-    for task in tasks:
-        visit(task)
+    for root in tasks:
+        if root.id in done:
+            continue
+        done.add(root.id)
+        stack: list[tuple[TaskBase, Iterator[str]]] = [(root, iter(root.needs))]
+        while stack:
+            task, needs = stack[-1]
+            for need in needs:
+                if need in by_id and need not in done:
+                    done.add(need)
+                    stack.append((by_id[need], iter(by_id[need].needs)))
+                    break
+            else:
+                stack.pop()
+                order.append(task)
     return order
 
 

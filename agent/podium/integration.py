@@ -13,17 +13,16 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from podium.decisions import Decisions
 from podium.directory import Directory
+from podium.log import get_logger
 from podium.notify.base import Notifier
 from podium.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-log = structlog.get_logger("podium.integrations")
+log = get_logger("podium.integrations")
 
 ENTRY_POINT_GROUP = "podium.integrations"
 

@@ -16,14 +16,13 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from podium.log import get_logger
 from podium.spec.kindconfig import HttpSpec, PythonTarget, ShellCommand
 
 if TYPE_CHECKING:
     from podium.runners.base import Runner
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 ENTRY_POINT_GROUP = "podium.task_kinds"
 

@@ -3,6 +3,9 @@
 JSON lines when stderr is not a terminal (or ``--log-format json``), readable
 console lines otherwise. Run, workflow and task are bound with structlog's
 context variables; secret values are redacted by a processor.
+
+Until something logs, structlog is not even imported (:mod:`podium.log`): the choice
+made here is applied then.
 """
 
 from __future__ import annotations
@@ -10,10 +13,6 @@ from __future__ import annotations
 import logging
 import sys
 from typing import Literal
-
-import structlog
-
-from podium.secrets import redact_processor
 
 LogFormat = Literal["auto", "json", "console"]
 LEVELS = {
@@ -23,10 +22,30 @@ LEVELS = {
     "error": logging.ERROR,
 }
 
+_APPLIED: list[tuple[bool, str, bool, int]] = []
 
-def configure(fmt: LogFormat = "auto", level: str = "info") -> None:
-    """Choose renderer and level for the whole process."""
+
+def configure(fmt: str = "auto", level: str = "info") -> None:
+    """Choose renderer and level for the whole process (applied once structlog is in use)."""
+    from podium.log import _PENDING
+
+    if "structlog" in sys.modules:
+        apply(fmt, level)
+    else:
+        _PENDING[:] = [(fmt, level)]
+
+
+def apply(fmt: str = "auto", level: str = "info") -> None:
+    """Configure structlog now (again only when the choice changed)."""
+    import structlog
+
+    from podium.secrets import redact_processor
+
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    key = (use_json, level, sys.stderr.isatty(), id(sys.stderr))
+    if _APPLIED and _APPLIED[-1] == key:
+        return
+    _APPLIED[:] = [key]
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if use_json
@@ -47,4 +66,4 @@ def configure(fmt: LogFormat = "auto", level: str = "info") -> None:
     )
 
 
-__all__ = ["LEVELS", "LogFormat", "configure"]
+__all__ = ["LEVELS", "LogFormat", "apply", "configure"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import heapq
 import time
 
-import structlog
-
 from podium import secrets
+from podium.log import get_logger
 from podium.planner import Applied
 from podium.retry import compute_backoff, should_retry
 from podium.rollbacks import Rollbacks
@@ -15,15 +14,18 @@ from podium.runctx import AttemptResult, RunContext
 from podium.runners.base import OutcomeStatus
 from podium.states import TaskStatus
 
-log = structlog.get_logger("podium.engine")
+log = get_logger("podium.engine")
 
 
 class Outcomes(Rollbacks):
     """The engine's recording of attempt outcomes (the coordinator calls it)."""
 
-    def _record(self, res: AttemptResult) -> None:
+    def _record_outcome(self, res: AttemptResult) -> None:
         self._inflight -= 1
-        ctx = self._ctx[res.run_id]
+        ctx = self._ctx.get(res.run_id)
+        if ctx is None:  # its run was set aside after an internal error: the store decides
+            log.warning("outcome_of_set_aside_run", run_id=res.run_id, task=res.task)
+            return
         ctx.running.discard(res.task)
         out = res.outcome
         tail = secrets.redact(out.output_tail) if out.output_tail else out.output_tail
@@ -128,13 +130,18 @@ class Outcomes(Rollbacks):
             )
             if ctx.specs[name].idempotent:
                 self._set_task(ctx, name, TaskStatus.PENDING)
-            else:
-                self._set_task(
-                    ctx,
-                    name,
-                    TaskStatus.INTERRUPTED,
-                    error="interrupted by agent shutdown; retry, skip or fail it",
+            else:  # announced and held exactly as after a crash
+                rt = self.store.get_run_task(ctx.run.id, name)
+                self._hold(
+                    ctx.run,
+                    ctx.wf,
+                    rt,
+                    res.attempt_id,
+                    ctx.attempts.get(name, 0),
+                    "run",
+                    why="the agent was shut down while it ran",
                 )
+                ctx.note(name, TaskStatus.INTERRUPTED)
 
 
 __all__ = ["Outcomes"]

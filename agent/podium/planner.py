@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 
-from croniter import croniter
-
 from podium.fingerprint import TaskFingerprint
 from podium.spec.loader import Problem, WorkflowDef
 
@@ -50,11 +48,24 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """An interrupted non-idempotent attempt: its task waits for a human (retry, skip or
+    fail) whatever runs come and go, until someone decides."""
+
+    fingerprint: str
+    run_id: int
+    phase: str = "run"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Executed:
     """What the store knows, as plain immutable data for the planner."""
 
     applied: Mapping[tuple[str, str], Applied] = field(default_factory=dict)
     failed: Mapping[tuple[str, str], Failure] = field(default_factory=dict)
+    held: Mapping[tuple[str, str], Hold] = field(default_factory=dict)
+    """(workflow, task) → the interrupted attempt it waits on a decision for."""
     active_runs: Mapping[str, int] = field(default_factory=dict)
     """workflow → id of its run in progress (not terminal)."""
     last_slot: Mapping[str, float] = field(default_factory=dict)
@@ -100,15 +111,24 @@ class WorkflowPlan:
     removed: tuple[str, ...]
     blocked_by: Failure | None = None
     blocked_task: str | None = None
+    held_by: Hold | None = None
+    held_task: str | None = None
     active_run: int | None = None
     slot: float | None = None
     """The schedule slot due (unix time), when the run is a scheduled one."""
     stale: bool = False
+    prune: bool = False
+    """Removed tasks are rolled back (``prune: true``) rather than only forgotten."""
 
     @property
     def startable(self) -> bool:
         """A run should start: something outstanding, nothing blocking, none in progress."""
-        return bool(self.outstanding) and self.blocked_by is None and self.active_run is None
+        return (
+            bool(self.outstanding)
+            and self.blocked_by is None
+            and self.held_by is None
+            and self.active_run is None
+        )
 
 
 @dataclass(frozen=True)
@@ -131,12 +151,26 @@ class Plan:
             or bool(self.removed_workflows)
         )
 
+    @property
+    def to_roll_back(self) -> int:
+        """Removed tasks whose rollback runs (``prune: true``)."""
+        return sum(len(w.removed) for w in self.workflows if w.prune)
+
+    @property
+    def to_forget(self) -> int:
+        """Removed tasks (and tasks of removed workflows) that are only forgotten."""
+        return sum(len(w.removed) for w in self.workflows if not w.prune) + sum(
+            len(tasks) for _, tasks in self.removed_workflows
+        )
+
     def workflow(self, name: str) -> WorkflowPlan | None:
         return next((w for w in self.workflows if w.name == name), None)
 
 
 def due_slot(schedule: str, now: float, after: float) -> float | None:
     """The latest cron slot in ``(after, now]``, or None (catch-up is one run, not many)."""
+    from croniter import croniter  # only workflows with a schedule pay for it
+
     prev = croniter(schedule, datetime.fromtimestamp(now, tz=UTC)).get_prev(float)
     # get_prev is strictly before ``now``: a slot exactly at ``now`` is the one after it.
     following = croniter(schedule, datetime.fromtimestamp(prev, tz=UTC)).get_next(float)
@@ -170,6 +204,8 @@ def plan_workflow(
     up_to_date: list[str] = []
     blocked: Failure | None = None
     blocked_task: str | None = None
+    held: Hold | None = None
+    held_task: str | None = None
     for task in wf.spec.tasks:
         fp = fps[task.id]
         applied = executed.applied.get((name, task.id))
@@ -188,6 +224,9 @@ def plan_workflow(
                 task.approval is not None,
             )
         )
+        hold = executed.held.get((name, task.id))
+        if held is None and hold is not None:
+            held, held_task = hold, task.id
         failure = executed.failed.get((name, task.id))
         if (
             blocked is None
@@ -208,9 +247,12 @@ def plan_workflow(
         removed=removed,
         blocked_by=blocked,
         blocked_task=blocked_task,
+        held_by=held,
+        held_task=held_task,
         active_run=executed.active_runs.get(name),
         slot=slot if outstanding and slot is not None else None,
         stale=wf.stale,
+        prune=wf.spec.prune,
     )
 
 
@@ -233,6 +275,7 @@ __all__ = [
     "Desired",
     "Executed",
     "Failure",
+    "Hold",
     "Plan",
     "Reason",
     "TaskChange",

@@ -7,23 +7,23 @@ cheap: the loaded desired state is cached per revision.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from podium.engine import Engine
-from podium.errors import PodiumError
+from podium.errors import ConfigError, PodiumError
 from podium.fingerprint import TaskFingerprint, fingerprint_workflow
+from podium.gates import gates_for
+from podium.log import get_logger
 from podium.notify.routing import routes_for
 from podium.planner import Desired, Executed, Plan, WorkflowPlan, due_slot, plan
 from podium.revision_effects import prune_removed, supersede_waiting
 from podium.rundef import definition_of
-from podium.source.base import FetchResult, Source
+from podium.source.base import FetchResult, Snapshot, Source
 from podium.spec.loader import (
     CONFIG_FILE,
     DesiredState,
@@ -36,7 +36,15 @@ from podium.spec.loader import (
 from podium.spec.models import RepoConfig
 from podium.store.sqlite import SQLiteStore
 
-log = structlog.get_logger("podium.reconcile")
+if TYPE_CHECKING:
+    from podium.engine import Engine
+
+log = get_logger("podium.reconcile")
+
+
+DEFAULT_WORKFLOWS_DIR = "workflows"
+MAX_FOLLOW_UPS = 10
+"""Plans one ``reconcile`` makes after its runs ended, to start what they made room for."""
 
 
 @dataclass
@@ -47,6 +55,49 @@ class PassResult:
     superseded: list[int] = field(default_factory=list)
     fetch_error: str | None = None
     duration: float = 0.0
+    after: Plan | None = None
+    """The plan once the pass is over (after its runs, when it drove them)."""
+
+
+def check_root(snapshot: Snapshot, display: str) -> None:
+    """Refuse a revision whose root holds neither podium.yaml nor a workflows directory
+    (a wrong ``--path``): planning it would forget every workflow."""
+    if snapshot.exists(CONFIG_FILE):
+        return
+    prefix = DEFAULT_WORKFLOWS_DIR + "/"
+    if any(f.startswith(prefix) for f in snapshot.files()):
+        return
+    raise ConfigError(
+        f"{display} at {snapshot.revision[:12]} is not a Podium root: it has neither"
+        f" {CONFIG_FILE} nor a {DEFAULT_WORKFLOWS_DIR}/ directory (check --path)"
+    )
+
+
+def workflow_condition(
+    wp: WorkflowPlan, invalid: bool, refusal: str | None = None
+) -> tuple[str, str, str]:
+    """(Ready | Reconciling | Stalled, reason, message) of a workflow as its plan says."""
+    if refusal is not None:
+        return "Stalled", "EmptyRevisionRefused", refusal
+    if invalid or wp.stale:
+        return "Stalled", "ValidationFailed", f"{wp.file} is invalid at this revision"
+    if wp.held_by is not None:
+        return (
+            "Stalled",
+            "WaitingDecision",
+            f"task {wp.held_task} was interrupted in run {wp.held_by.run_id}: retry, skip or"
+            f" fail it (podium retry {wp.held_by.run_id})",
+        )
+    if wp.blocked_by is not None:
+        return (
+            "Stalled",
+            "TaskFailed",
+            f"task {wp.blocked_task} failed at this fingerprint in run {wp.blocked_by.run_id}"
+            f" (podium retry {wp.blocked_by.run_id})",
+        )
+    if wp.active_run is not None or wp.outstanding:
+        return "Reconciling", "Progressing", ""
+    return "Ready", "Succeeded", ""
 
 
 @contextmanager
@@ -126,6 +177,11 @@ class Reconciler:
         self._cache: dict[str, _Loaded] = {}
         self._last: tuple[str | None, tuple[int, int] | None, Plan | None] = (None, None, None)
         self.last_fetch: FetchResult | None = None
+        self._rules: dict[tuple[str, str], WorkflowDef | None] = {}
+        self._stalled: dict[str, str] = {}
+        """Workflows an unexpected error stalled in this process: name → message."""
+        self.refusal: str | None = None
+        """Why the last pass refused to act on its revision (an empty one), if it did."""
 
     # -- observe ------------------------------------------------------------------
 
@@ -160,6 +216,7 @@ class Reconciler:
 
     def _load(self, revision: str) -> _Loaded:
         snapshot = self.source.snapshot(revision)
+        check_root(snapshot, self.source.display)
         last_good = self._last_good()
         state = load_snapshot(snapshot, last_good, self._last_good_config())
         fps: dict[str, dict[str, TaskFingerprint]] = {
@@ -222,10 +279,11 @@ class Reconciler:
 
     def executed(self) -> Executed:
         rows = self.store.workflow_rows()
-        active = {r.workflow: r.id for r in self.store.active_runs()}
+        active = {workflow: run_id for run_id, workflow, _status in self.store.active_run_heads()}
         return Executed(
             applied=self.store.applied_all(),
             failed=self.store.failures_all(),
+            held=self.store.holds_all(),
             active_runs=active,
             last_slot={n: r["last_slot"] for n, r in rows.items() if r["last_slot"] is not None},
             first_seen={n: r["first_seen"] for n, r in rows.items()},
@@ -244,6 +302,8 @@ class Reconciler:
         )
         if superseded:
             the_plan = plan(loaded.desired, self.executed(), self.clock())
+        if self._refuse_empty(loaded, the_plan):
+            return started, superseded
         # With podium.yaml invalid the loader falls back to default settings (another
         # workflows_dir, say): what looks removed may only be unseen, so keep it applied.
         forget = not any(p.file == CONFIG_FILE for p in the_plan.problems)
@@ -256,24 +316,86 @@ class Reconciler:
             self.store.remove_workflow(name)
             log.info("workflow_removed", workflow=name, tasks=list(tasks))
         for wp in the_plan.workflows:
-            if wp.removed and forget:
-                wf = loaded.state.workflows[wp.name]
-                if wf.spec.prune and wp.active_run is None:
-                    prune_removed(
-                        self.store,
-                        self.source,
-                        self.notifiers,
-                        wp.name,
-                        wf.file,
-                        list(wp.removed),
-                        loaded.state.config,
-                    )
-                    continue
-                if not wf.spec.prune:
-                    self.store.forget_applied(wp.name, list(wp.removed))
-            if wp.startable:
-                started.append(self._start(loaded, wp))
+            try:
+                with self.store.savepoint():  # one workflow's failure undoes only its writes
+                    run_id = self._act_on(loaded, wp, forget)
+            except Exception as exc:  # never stop the other workflows
+                self._stall(wp.name, exc)
+                continue
+            if run_id is not None:
+                started.append(run_id)
         return started, superseded
+
+    def _act_on(self, loaded: _Loaded, wp: WorkflowPlan, forget: bool) -> int | None:
+        """Start what one workflow's plan asks for: a prune run first when tasks were
+        removed with ``prune: true`` (the outstanding tasks follow once it ended), else a
+        run of its outstanding tasks."""
+        if wp.removed and forget:
+            wf = loaded.state.workflows[wp.name]
+            if wf.spec.prune:
+                if wp.active_run is not None:
+                    return None
+                pruned = prune_removed(
+                    self.store,
+                    self.source,
+                    self.notifiers,
+                    wp.name,
+                    wf.file,
+                    list(wp.removed),
+                    loaded.state.config,
+                )
+                if pruned is not None:
+                    return pruned
+            else:
+                self.store.forget_applied(wp.name, list(wp.removed))
+        if wp.startable:
+            return self._start(loaded, wp)
+        return None
+
+    def _stall(self, workflow: str, exc: Exception) -> None:
+        """An unexpected error acting on one workflow: log it with the workflow's name and
+        mark the workflow Stalled with the reason; the others go on."""
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        log.error("workflow_stalled", workflow=workflow, error=message, exc_info=exc)
+        self._stalled[workflow] = message
+        with contextlib.suppress(Exception):  # the store itself may be what failed
+            self.store.set_workflow_status(workflow, "Stalled", "InternalError", message)
+
+    @staticmethod
+    def empty_refusal(loaded: _Loaded, the_plan: Plan) -> str | None:
+        """Why a revision with no workflows at all must not be acted on (None: it may)."""
+        if loaded.state.workflows or not the_plan.removed_workflows:
+            return None
+        if loaded.state.config.allow_empty:
+            return None
+        count = sum(len(t) for _, t in the_plan.removed_workflows)
+        return (
+            f"revision {loaded.state.revision[:12]} has no workflows while {count} applied"
+            f" task{'' if count == 1 else 's'} exist: refusing to forget them"
+            " (set allow_empty: true in podium.yaml to allow it)"
+        )
+
+    def _refuse_empty(self, loaded: _Loaded, the_plan: Plan) -> bool:
+        """A revision without any workflow while tasks are applied would forget them all
+        (a wrong ``--path``, a bad merge): refused unless podium.yaml says
+        ``allow_empty: true``, with one alert per revision."""
+        message = self.empty_refusal(loaded, the_plan)
+        if message is None:
+            return False
+        revision = loaded.state.revision
+        if self.store.get("empty_refused") != revision:
+            with self.store.tx():
+                self.store.put("empty_refused", revision)
+                self.store.emit(
+                    "empty_revision_refused",
+                    data={"revision": revision, "error": message},
+                    routes=routes_for(
+                        "empty_revision_refused", loaded.state.config.notify, self.notifiers
+                    ),
+                )
+            log.error("empty_revision_refused", revision=revision[:12], error=message)
+        self.refusal = message
+        return True
 
     def _start(self, loaded: _Loaded, wp: WorkflowPlan) -> int:
         wf = loaded.state.workflows[wp.name]
@@ -294,12 +416,14 @@ class Reconciler:
                 }
             )
         trigger = "schedule" if wp.slot is not None else "git"
+        rules = self._applied_definition(wp.name, wf, applied)
+        gates = gates_for(wf, rules, [change.id for change in wp.outstanding])
         with self.store.tx():
             run_id = self.store.create_run(
                 wp.name,
                 wf.revision,
                 trigger,
-                definition_of(wf, fps, config.directory, config.operators),
+                definition_of(wf, fps, config.directory, config.operators, gates),
                 tasks,
                 slot=wp.slot,
             )
@@ -315,11 +439,41 @@ class Reconciler:
         )
         return run_id
 
+    def _applied_definition(
+        self, name: str, wf: WorkflowDef, applied: Mapping[str, Mapping[str, Any]]
+    ) -> WorkflowDef | None:
+        """The workflow as it was at the last revision applied before ``wf``'s own (whose
+        approval rules gate ``wf``); None when none was, or it cannot be read."""
+        earlier = [row for row in applied.values() if row["revision"] != wf.revision]
+        if not earlier:
+            return None
+        revision = str(max(earlier, key=lambda row: float(row["applied_at"]))["revision"])
+        key = (name, revision)
+        if key not in self._rules:
+            self._rules[key] = self._definition_at(name, wf.file, revision)
+        return self._rules[key]
+
+    def _definition_at(self, name: str, file: str, revision: str) -> WorkflowDef | None:
+        try:
+            snap = self.source.snapshot(revision)
+            config, _ = load_config(snap)
+            old, _ = load_workflow(snap, file, config)
+            if old is None or old.name != name:  # moved since: look for it by name
+                old = load_snapshot(snap).workflows.get(name)
+        except (PodiumError, OSError) as exc:
+            log.warning("gate_rules_unreadable", workflow=name, revision=revision, error=str(exc))
+            return None
+        return old
+
     # -- the pass -------------------------------------------------------------------
 
-    def reconcile_once(self, drive: bool = True, revision: str | None = None) -> PassResult:
+    def reconcile_once(
+        self, drive: bool = True, revision: str | None = None, *, fetch: bool = True
+    ) -> PassResult:
+        """One pass. ``fetch=False`` re-plans the revision fetched last (a run ended, or the
+        store changed) without asking the remote again; before any fetch it fetches."""
         began = time.monotonic()
-        fetched = self.fetch()
+        fetched = self.fetch() if fetch or self.last_fetch is None else self.last_fetch
         rev = revision or fetched.revision
         if rev is None:
             return PassResult(None, None, fetch_error=fetched.error)
@@ -333,16 +487,61 @@ class Reconciler:
                 pass
         if self._unchanged(rev):
             # nothing new in Git or in the store and no schedule slot due: no re-plan work
-            return PassResult(rev, self._last[2], [], [], fetched.error, time.monotonic() - began)
+            last = self._last[2]
+            return PassResult(
+                rev, last, [], [], fetched.error, time.monotonic() - began, after=last
+            )
+        self.refusal = None
         loaded, the_plan = self.plan(rev)
         self.record(loaded)
         started, superseded = self.act(loaded, the_plan)
+        after = the_plan
         if drive and self.engine is not None:
             self.engine.drive()
-        self._last = (rev, self.store.version, the_plan)
+            # a run that ended may make room for more (a prune run first, then the new tasks
+            # of the same workflow): plan again until nothing new starts
+            for _ in range(MAX_FOLLOW_UPS):
+                after = plan(loaded.desired, self.executed(), self.clock())
+                if self.engine.stopping or not any(w.startable for w in after.workflows):
+                    break
+                more, _ = self.act(loaded, after)
+                if not more:
+                    break
+                started += more
+                self.engine.drive()
+        if started or superseded or drive:
+            after = plan(loaded.desired, self.executed(), self.clock())
+        self.record_status(loaded, after)
+        self._last = (rev, self.store.version, after)
         return PassResult(
-            rev, the_plan, started, superseded, fetched.error, time.monotonic() - began
+            rev,
+            the_plan,
+            started,
+            superseded,
+            fetched.error,
+            time.monotonic() - began,
+            after=after,
         )
+
+    def record_status(self, loaded: _Loaded, the_plan: Plan) -> None:
+        """Write each workflow's condition and outstanding count as this plan sees it
+        (``podium status`` shows them; the live run status is laid over them there)."""
+        problems = {p.file for p in the_plan.problems}
+        stalled = dict(self._stalled)
+        if self.engine is not None:  # runs the engine had to set aside
+            stalled.update(self.engine.set_aside.values())
+        rows = self.store.workflow_rows()
+        with self.store.tx():
+            for wp in the_plan.workflows:
+                status = workflow_condition(wp, wp.file in problems, self.refusal)
+                if wp.name in stalled:
+                    status = ("Stalled", "InternalError", stalled[wp.name])
+                row = rows.get(wp.name)
+                if row is None:
+                    continue
+                current = (row["status"], row["reason"], row["message"], row["outstanding"])
+                if current != (*status, len(wp.outstanding)):
+                    self.store.set_workflow_status(wp.name, *status, len(wp.outstanding))
 
     def _unchanged(self, rev: str) -> bool:
         last_rev, last_version, _plan = self._last

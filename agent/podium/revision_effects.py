@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
-
 from podium.errors import PodiumError
 from podium.fingerprint import TaskFingerprint, fingerprint_workflow
+from podium.log import get_logger
 from podium.notify.routing import routes_for
 from podium.planner import Plan
 from podium.rundef import definition_of
@@ -20,7 +19,9 @@ from podium.spec.models import RepoConfig
 from podium.states import RunStatus, TaskStatus
 from podium.store.sqlite import SQLiteStore
 
-log = structlog.get_logger("podium.reconcile")
+log = get_logger("podium.reconcile")
+
+_UNFINISHED = (TaskStatus.WAITING_APPROVAL, TaskStatus.PENDING, TaskStatus.INTERRUPTED)
 
 
 def supersede_waiting(
@@ -30,19 +31,25 @@ def supersede_waiting(
     fingerprints: Mapping[str, Mapping[str, TaskFingerprint]],
     the_plan: Plan,
 ) -> list[int]:
-    """Cancel waiting runs whose waiting tasks changed in Git (nobody approves X and gets Y)."""
+    """Cancel waiting runs whose waiting task changed in Git (nobody approves X and gets Y).
+
+    Only the fingerprint of a task that waits (for approval, or for a decision after an
+    interruption) counts: a change to another task of the run does not cancel it; that
+    task's new form runs after it, at the next plan."""
     out: list[int] = []
-    for run in store.active_runs():
-        if run.status not in (RunStatus.WAITING_APPROVAL, RunStatus.WAITING_DECISION):
+    for run_id, _workflow, status in store.active_run_heads():
+        if status not in (RunStatus.WAITING_APPROVAL, RunStatus.WAITING_DECISION):
             continue
+        run = store.get_run(run_id)
         wp = the_plan.workflow(run.workflow)
         fps = fingerprints.get(run.workflow)
         tasks = store.run_tasks(run.id)
         waiting = {
             n: t
             for n, t in tasks.items()
-            if t.status in (TaskStatus.WAITING_APPROVAL, TaskStatus.PENDING, TaskStatus.INTERRUPTED)
+            if t.status in (TaskStatus.WAITING_APPROVAL, TaskStatus.INTERRUPTED)
         }
+        cancel = {n for n, t in tasks.items() if t.status in _UNFINISHED}
         if wp is None or fps is None:
             changed = True
         else:
@@ -72,6 +79,7 @@ def supersede_waiting(
                         data={"approval_id": req.id, "revision": state.revision},
                         routes=routes_for("approval_superseded", notify, notifiers),
                     )
+            for name in cancel:
                 store.set_task_status(run.id, name, TaskStatus.CANCELLED)
             store.set_run_status(run.id, RunStatus.CANCELLED, "superseded by a new revision")
             store.emit(
@@ -94,14 +102,17 @@ def prune_removed(
     file: str,
     tasks: list[str],
     config: RepoConfig,
-) -> None:
-    """Roll back tasks removed from Git, as defined at the revision that applied them."""
+) -> int | None:
+    """Roll back tasks removed from Git, as defined at the revision that applied them.
+
+    Returns the prune run started (None when none was: the tasks are only forgotten)."""
     by_revision: dict[str, list[dict[str, Any]]] = {}
     applied = store.applied_rows(workflow)
     for task in tasks:
         row = applied.get(task)
         if row is not None:
             by_revision.setdefault(str(row["revision"]), []).append(row)
+    started: int | None = None
     for revision, rows in sorted(by_revision.items()):
         try:
             snap = source.snapshot(revision)
@@ -144,6 +155,9 @@ def prune_removed(
                 routes=routes_for("pruning", None, notifiers),
             )
         log.info("prune_started", workflow=workflow, run_id=run_id, tasks=names)
+        started = run_id
+        break  # one run at a time per workflow: tasks applied at other revisions follow
+    return started
 
 
 __all__ = ["prune_removed", "supersede_waiting"]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import structlog
-
 from podium.engine_core import EngineCore
+from podium.log import get_logger
 from podium.runctx import AttemptResult, RunContext
 from podium.runners.base import OutcomeStatus
 from podium.spec.models import OnFailure
 from podium.states import TASK_TERMINAL, RunStatus, TaskStatus
 
-log = structlog.get_logger("podium.engine")
+log = get_logger("podium.engine")
 
 
 class Rollbacks(EngineCore):
@@ -79,15 +78,31 @@ class Rollbacks(EngineCore):
     def _record_rollback(self, ctx: RunContext, res: AttemptResult, tail: str | None) -> None:
         out = res.outcome
         if out.status is OutcomeStatus.CANCELLED and self._stopping.is_set():
-            # not a failed rollback: the run stays rolling_back and resumes at the next start
-            self.store.finish_attempt(
-                res.attempt_id,
-                "interrupted",
-                out.exit_code,
-                None,
-                tail,
-                "cancelled: the agent is shutting down",
-            )
+            # not a failed rollback: the run stays rolling_back and resumes at the next start,
+            # unless the task is not idempotent: then a human decides first
+            with self.store.tx():
+                self.store.finish_attempt(
+                    res.attempt_id,
+                    "interrupted",
+                    out.exit_code,
+                    None,
+                    tail,
+                    "cancelled: the agent is shutting down",
+                )
+                if not ctx.specs[res.task].idempotent:
+                    rt = self.store.get_run_task(ctx.run.id, res.task)
+                    self._hold(
+                        ctx.run,
+                        ctx.wf,
+                        rt,
+                        res.attempt_id,
+                        0,
+                        "rollback",
+                        why="the agent was shut down while it ran",
+                    )
+                    ctx.note(res.task, TaskStatus.INTERRUPTED)
+                    ctx.run = self.store.get_run(ctx.run.id)
+                    ctx.paused = True
             return
         status = (
             "succeeded"

@@ -6,6 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from podium.gates import Gate, gate_of_task
 from podium.runners.base import Outcome
 from podium.spec.loader import WorkflowDef
 from podium.spec.models import OnFailure, TaskBase
@@ -52,9 +53,16 @@ class RunContext:
     failed: bool = False
     rollback_queue: list[str] | None = None
     rollback_failed: bool = False
+    paused: bool = False
+    """A rollback step was cut short and is not idempotent: nothing runs until a human
+    decides (the run waits for a decision)."""
     checkout: Path | None = None
     env_base: dict[str, str] = field(default_factory=dict)
     author_email: str | None = None
+    committer_email: str | None = None
+    gates: dict[str, Gate] | None = None
+    """The approval rules bound to the run's tasks at its creation (None: an older run,
+    whose gates are its own definition's)."""
 
     @property
     def name(self) -> str:
@@ -71,6 +79,14 @@ class RunContext:
             self.waiting.add(name)
         else:
             self.waiting.discard(name)
+
+    def gate(self, name: str) -> Gate | None:
+        """The approval ``name`` needs in this run, if any."""
+        if self.gates is not None:
+            return self.gates.get(name)
+        return gate_of_task(
+            self.specs[name], bool(self.wf.spec.forbid_self_approval), self.wf.revision
+        )
 
     def next_seq(self) -> int:
         """The next completion number of this run."""

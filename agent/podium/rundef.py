@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from podium.fingerprint import TaskFingerprint
+from podium.gates import Gate
 from podium.spec.loader import WorkflowDef
 from podium.spec.models import DirectorySpec, workflow_model
 
@@ -19,7 +20,9 @@ def definition_of(
     fps: Mapping[str, TaskFingerprint],
     directory: DirectorySpec | None = None,
     operators: list[str] | None = None,
+    gates: Mapping[str, Gate] | None = None,
 ) -> dict[str, Any]:
+    """The run's frozen definition; ``gates``: the approval rules bound to its tasks."""
     return {
         "file": wf.file,
         "revision": wf.revision,
@@ -29,6 +32,7 @@ def definition_of(
         "fingerprints": {k: v.fingerprint for k, v in fps.items()},
         "directory": (directory or DirectorySpec()).model_dump(mode="json"),
         "operators": list(operators or []),
+        **({} if gates is None else {"gates": {t: g.to_json() for t, g in gates.items()}}),
     }
 
 

@@ -56,7 +56,7 @@ class AgentSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="forbid")
 
-    repo: str = Field(description="Repository URL or local path.")
+    repo: str = Field(min_length=1, description="Repository URL or local path.")
     branch: str | None = None
     path: str = ""
     state: Path | None = None
@@ -66,11 +66,25 @@ class AgentSettings(BaseSettings):
     webhook_secret: SecretStr | None = None
     gitlab_token: SecretStr | None = None
     max_parallel: int = Field(default=32, ge=1, le=1024)
-    shutdown_grace: Seconds = 10.0
+    shutdown_grace: Seconds = 3.0
+    """Fits ``docker stop``'s 10 s with the tasks' own TERM-to-KILL grace (5 s)."""
     secrets_dir: Path | None = None
+    log_retention_days: float | None = Field(default=90.0, ge=0)
+    """Task logs of runs that finished longer ago than this are deleted (None: never)."""
+    log_retention_runs: int | None = Field(default=None, ge=0)
+    """Only the task logs of this many newest finished runs are kept (None: no limit)."""
     wait_lease: bool = False
+    containment: Literal["auto", "cgroup2", "proc-marker"] = "auto"
+    """How task attempts are contained (see podium.runners.containment)."""
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
 
     @field_validator("interval")
     @classmethod
@@ -143,6 +157,8 @@ def load_settings(flags: dict[str, Any], config_file: Path | None = None) -> Age
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = f"required (--{name.replace('_', '-')} or PODIUM_{name.upper()})"
+        elif err["type"] == "string_too_short":
+            msg = "must not be empty"
         elif err["type"] == "extra_forbidden":
             msg = "unknown setting"
         raise ConfigError(f"invalid setting {name}: {msg}") from exc

@@ -81,7 +81,7 @@ RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
         {_R.RUNNING, _R.CANCELLED, _R.ROLLING_BACK, _R.FAILED, _R.SUCCEEDED}
     ),
     _R.WAITING_DECISION: frozenset({_R.RUNNING, _R.CANCELLED, _R.ROLLING_BACK, _R.FAILED}),
-    _R.ROLLING_BACK: frozenset({_R.ROLLED_BACK, _R.ROLLBACK_FAILED}),
+    _R.ROLLING_BACK: frozenset({_R.ROLLED_BACK, _R.ROLLBACK_FAILED, _R.WAITING_DECISION}),
     _R.FAILED: frozenset(),
     _R.SUCCEEDED: frozenset(),
     _R.ROLLED_BACK: frozenset(),
@@ -96,13 +96,25 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     _T.RUNNING: frozenset(
         {_T.SUCCEEDED, _T.FAILED, _T.TIMED_OUT, _T.CANCELLED, _T.INTERRUPTED, _T.PENDING}
     ),
-    _T.INTERRUPTED: frozenset({_T.PENDING, _T.RUNNING, _T.SKIPPED, _T.FAILED, _T.CANCELLED}),
+    _T.INTERRUPTED: frozenset(
+        {
+            _T.PENDING,
+            _T.RUNNING,
+            _T.SKIPPED,
+            _T.FAILED,
+            _T.CANCELLED,
+            # a rollback cut short: run again, taken as done, or failed
+            _T.ROLLING_BACK,
+            _T.ROLLED_BACK,
+            _T.ROLLBACK_FAILED,
+        }
+    ),
     _T.SUCCEEDED: frozenset({_T.ROLLING_BACK}),
     _T.FAILED: frozenset({_T.PENDING}),
     _T.TIMED_OUT: frozenset({_T.PENDING}),
     _T.SKIPPED: frozenset(),
     _T.CANCELLED: frozenset(),
-    _T.ROLLING_BACK: frozenset({_T.ROLLED_BACK, _T.ROLLBACK_FAILED}),
+    _T.ROLLING_BACK: frozenset({_T.ROLLED_BACK, _T.ROLLBACK_FAILED, _T.INTERRUPTED}),
     _T.ROLLED_BACK: frozenset(),
     _T.ROLLBACK_FAILED: frozenset(),
 }

@@ -7,22 +7,22 @@ from typing import Any
 
 import click
 
-from podium.cli.app import store_options
+from podium.cli.app import CONTEXT, store_options
 
 
 def _decisions(state: str | None, data_dir: str | None) -> Any:
     from podium.cli.workspace import open_store
     from podium.decisions import Decisions
 
-    return Decisions(open_store(state, data_dir))
+    return Decisions(open_store(state, data_dir, create=False))
 
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @store_options
 @click.argument("run_id", type=int)
 @click.argument("task")
 @click.option("--by", required=True, help="Who approves (user id, email).")
-@click.option("--comment", default=None)
+@click.option("--comment", default=None, help="Why, kept with the decision.")
 def approve(
     state: str | None, data_dir: str | None, run_id: int, task: str, by: str, comment: str | None
 ) -> None:
@@ -30,12 +30,12 @@ def approve(
     click.echo(_decisions(state, data_dir).decide(run_id, task, by, True, comment).message)
 
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @store_options
 @click.argument("run_id", type=int)
 @click.argument("task")
 @click.option("--by", required=True, help="Who rejects (user id, email).")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="Why, kept with the decision (required).")
 def reject(
     state: str | None, data_dir: str | None, run_id: int, task: str, by: str, reason: str
 ) -> None:
@@ -43,30 +43,30 @@ def reject(
     click.echo(_decisions(state, data_dir).decide(run_id, task, by, False, reason).message)
 
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @store_options
 @click.argument("run_id", type=int)
-@click.option("--by", default="cli", show_default=True)
+@click.option("--by", default="cli", help="Who decides, kept in the audit log.")
 def retry(state: str | None, data_dir: str | None, run_id: int, by: str) -> None:
     """Retry a failed run, or the interrupted task of a run waiting for a decision."""
     click.echo(_decisions(state, data_dir).retry(run_id, by).message)
 
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @store_options
 @click.argument("run_id", type=int)
 @click.argument("task")
-@click.option("--by", default="cli", show_default=True)
+@click.option("--by", default="cli", help="Who decides, kept in the audit log.")
 def skip(state: str | None, data_dir: str | None, run_id: int, task: str, by: str) -> None:
     """Mark an interrupted or waiting task skipped (its dependants may run)."""
     click.echo(_decisions(state, data_dir).skip(run_id, task, by).message)
 
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @store_options
 @click.argument("run_id", type=int)
 @click.argument("task")
-@click.option("--by", default="cli", show_default=True)
+@click.option("--by", default="cli", help="Who decides, kept in the audit log.")
 def fail(state: str | None, data_dir: str | None, run_id: int, task: str, by: str) -> None:
     """Mark an interrupted or waiting task failed (the run's on_failure applies)."""
     click.echo(_decisions(state, data_dir).fail(run_id, task, by).message)

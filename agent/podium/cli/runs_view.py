@@ -6,7 +6,6 @@ import codecs
 import json
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -86,9 +85,25 @@ def summary_table(store: SQLiteStore, runs: Sequence[RunRecord]) -> None:
     _console().print(table)
 
 
+def _run_order(run: RunRecord, tasks: dict[str, Any]) -> list[str]:
+    """Tasks in the order they ran (started first, by start time), then those that did
+    not start, in the workflow's order."""
+    defined = [t.get("id") for t in (run.definition.get("spec") or {}).get("tasks") or []]
+    position = {name: i for i, name in enumerate(defined)}
+    return sorted(
+        tasks,
+        key=lambda n: (
+            tasks[n].started_at is None,
+            tasks[n].started_at or 0.0,
+            position.get(n, len(position)),
+        ),
+    )
+
+
 def run_detail(store: SQLiteStore, run_id: int) -> dict[str, Any]:
     run = store.get_run(run_id)
-    tasks = store.run_tasks(run_id)
+    stored = store.run_tasks(run_id)
+    tasks = {name: stored[name] for name in _run_order(run, stored)}
     return {
         **run_summary_rows(store, [run])[0],
         "file": run.definition.get("file"),
@@ -167,6 +182,27 @@ def show_run(store: SQLiteStore, run_id: int) -> None:
             t["error"] or "",
         )
     console.print(table)
+    if d["attempts"]:
+        tt = Table("task", "phase", "attempt", "status", "exit", "duration", "started", "error")
+        for a in d["attempts"]:
+            st = STYLE.get(a["status"], "")
+            took = (
+                format_duration(a["finished_at"] - a["started_at"])
+                if a["finished_at"] is not None
+                else ""
+            )
+            exit_code = a["exit_code"] if a["exit_code"] is not None else a["http_status"]
+            tt.add_row(
+                a["task"],
+                a["phase"],
+                str(a["number"]),
+                f"[{st}]{a['status']}[/]" if st else a["status"],
+                "" if exit_code is None else str(exit_code),
+                took,
+                _when(a["started_at"]),
+                a["error"] or "",
+            )
+        console.print(tt)
     if d["approvals"]:
         at = Table("approval", "task", "status", "approvers", "decided by", "comment")
         for a in d["approvals"]:
@@ -179,6 +215,16 @@ def show_run(store: SQLiteStore, run_id: int) -> None:
                 a["comment"] or "",
             )
         console.print(at)
+    if d["events"]:
+        et = Table("time", "event", "task", "by", "details")
+        for e in d["events"]:
+            details = ", ".join(
+                f"{k}={v}"
+                for k, v in sorted(e["data"].items())
+                if k not in ("tasks", "output_tail") and v not in (None, "", [], {})
+            )
+            et.add_row(_when(e["ts"]), e["kind"], e["task"] or "", e["actor"] or "", details)
+        console.print(et)
 
 
 def print_logs(
@@ -190,6 +236,7 @@ def print_logs(
     follow: bool,
     as_json: bool,
 ) -> None:
+    store.get_run(run_id)  # "no run N" before "no task T"
     store.get_run_task(run_id, task)
     attempts = [a for a in store.attempts(run_id, task) if a.phase == phase]
     if attempt is not None:
@@ -236,7 +283,9 @@ def print_logs(
 
 
 def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
-    from podium.states import RUN_WAITING, RunStatus
+    """Per workflow: its condition as the last reconcile pass planned it (outstanding count
+    included), with the live status of its last run laid over it."""
+    from podium.states import RUN_TERMINAL, RunStatus
 
     files = store.files_all()
     problems_by_wf: dict[str, list[str]] = {}
@@ -248,42 +297,36 @@ def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
             else:
                 orphan_problems.extend(row["problems"])
     out = []
-    failures = store.failures_all()
     applied_revisions = _applied_revisions(store)
+    failures = store.failures_all()
+    holds = store.holds_all()
     for name, wf in sorted(store.workflow_rows().items()):
         last = store.last_run(name)
-        outstanding = 0
-        if last is not None:
-            outstanding = (
-                sum(
-                    1
-                    for t in store.run_tasks(last.id).values()
-                    if str(t.status) not in ("succeeded", "skipped")
-                )
-                if str(last.status) != "succeeded"
-                else 0
-            )
         errors = problems_by_wf.get(name, [])
+        ready, reason, message = wf["status"], wf["reason"], wf["message"] or ""
+        if ready is None:  # no pass has planned it since this store was made or upgraded
+            ready, reason = "Ready", "Succeeded"
+            if any(w == name for (w, _t) in holds):
+                ready, reason = "Stalled", "WaitingDecision"
+            elif any(w == name for (w, _t) in failures):
+                ready, reason = "Stalled", "TaskFailed"
         if errors:
             ready, reason = "Stalled", "ValidationFailed"
-        elif any(w == name for (w, _t) in failures):
-            ready, reason = "Stalled", "TaskFailed"
-        elif last is not None and last.status is RunStatus.WAITING_DECISION:
-            ready, reason = "Reconciling", "WaitingDecision"
-        elif last is not None and last.status in RUN_WAITING:
-            ready, reason = "Reconciling", "WaitingApproval"
-        elif last is not None and str(last.status) in ("running", "pending", "rolling_back"):
-            ready, reason = "Reconciling", "Progressing"
-        elif last is not None and str(last.status) == "rollback_failed":
+        elif last is not None and last.status not in RUN_TERMINAL and reason != "InternalError":
+            ready = "Reconciling"
+            reason = {
+                RunStatus.WAITING_DECISION: "WaitingDecision",
+                RunStatus.WAITING_APPROVAL: "WaitingApproval",
+            }.get(last.status, "Progressing")
+        elif last is not None and last.status is RunStatus.ROLLBACK_FAILED and ready != "Stalled":
             ready, reason = "Stalled", "RollbackFailed"
-        else:
-            ready, reason = "Ready", "Succeeded"
         out.append(
             {
                 "workflow": name,
                 "file": wf["file"],
                 "ready": ready,
                 "reason": reason,
+                "message": message,
                 "applied_revision": applied_revisions.get(name),
                 "last_run": None
                 if last is None
@@ -293,7 +336,7 @@ def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
                     "revision": last.revision,
                     "finished_at": last.finished_at,
                 },
-                "outstanding": outstanding,
+                "outstanding": wf["outstanding"] or 0,
                 "validation_errors": errors,
             }
         )
@@ -304,6 +347,7 @@ def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
                 "file": None,
                 "ready": "Stalled",
                 "reason": "ValidationFailed",
+                "message": "",
                 "applied_revision": None,
                 "last_run": None,
                 "outstanding": 0,
@@ -314,11 +358,12 @@ def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
 
 
 def _applied_revisions(store: SQLiteStore) -> dict[str, str]:
-    """Per workflow, the revision most of its applied tasks come from (one read)."""
-    counts: dict[str, Counter[str]] = {}
+    """Per workflow, the revision of its most recently applied task (one read)."""
+    newest: dict[str, tuple[float, str]] = {}
     for (workflow, _task), applied in store.applied_all().items():
-        counts.setdefault(workflow, Counter())[applied.revision] += 1
-    return {w: c.most_common(1)[0][0] for w, c in counts.items()}
+        if workflow not in newest or applied.applied_at > newest[workflow][0]:
+            newest[workflow] = (applied.applied_at, applied.revision)
+    return {w: rev for w, (_at, rev) in newest.items()}
 
 
 def print_status(rows: list[dict[str, Any]]) -> None:
@@ -328,6 +373,7 @@ def print_status(rows: list[dict[str, Any]]) -> None:
         click.echo("No workflows known yet: run `podium reconcile` first.")
         return
     table = Table("workflow", "ready", "reason", "applied", "last run", "outstanding", "errors")
+    stalled = [r for r in rows if r["ready"] == "Stalled" and r.get("message")]
     for r in rows:
         last = r["last_run"]
         table.add_row(
@@ -341,6 +387,8 @@ def print_status(rows: list[dict[str, Any]]) -> None:
         )
     console = _console()
     console.print(table)
+    for r in stalled:
+        console.print(f"{r['workflow']}: {r['message']}", markup=False, highlight=False)
     for r in rows:
         for e in r["validation_errors"]:
             console.print(f"[red]{e}[/]", markup=True, highlight=False)

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-import structlog
+from podium.log import get_logger
 
-log = structlog.get_logger("podium")
+log = get_logger("podium")
 
 
 @contextmanager

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import structlog
-
-from podium.engine import Engine, EngineConfig
-from podium.errors import ConfigError, LeaseHeldError
-from podium.reconciler import Reconciler
-from podium.source import open_source
-from podium.source.base import Source
+from podium.errors import ConfigError, LeaseHeldError, NotFoundError
+from podium.log import get_logger
 from podium.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from podium.engine import Engine
+    from podium.reconciler import Reconciler
+    from podium.source.base import Source
 
 LEASE_TTL = 30.0
 
-log = structlog.get_logger("podium.lease")
+log = get_logger("podium.lease")
 
 
 def data_dir_of(data_dir: str | None) -> Path:
@@ -32,12 +35,35 @@ def state_path_of(state: str | None, data_dir: Path) -> Path:
     return Path(state).absolute() if state else data_dir / "state.db"
 
 
-def open_store(state: str | None, data_dir: str | None) -> SQLiteStore:
+def open_store(
+    state: str | None, data_dir: str | None, *, create: bool = True, write: bool = True
+) -> SQLiteStore:
+    """The state store. ``create=False``: it must exist already (never make one for a
+    command that only reads or decides); ``write=False``: a read-only file is fine."""
     ddir = data_dir_of(data_dir)
     path = state_path_of(state, ddir)
-    if path.exists() and path.is_dir():
+    if path.is_dir():
         raise ConfigError(f"--state {path} is a directory, not a database file")
-    return SQLiteStore(path)
+    if not create and not path.exists():
+        raise NotFoundError(
+            f"no state store at {path}: nothing has run here yet"
+            " (podium reconcile or podium agent create it; --state or --data-dir choose another)"
+        )
+    return SQLiteStore(path, read_only=not write)
+
+
+def ensure_data_dir(ddir: Path) -> None:
+    """Create the data directory, or say in one line why it cannot be used."""
+    try:
+        ddir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"--data-dir {ddir}: exists and is not a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"--data-dir {ddir}: cannot create it: {exc.strerror}") from None
+    if not ddir.is_dir():
+        raise ConfigError(f"--data-dir {ddir}: not a directory")
+    if not os.access(ddir, os.W_OK | os.X_OK):
+        raise ConfigError(f"--data-dir {ddir}: not writable")
 
 
 @dataclass
@@ -45,8 +71,8 @@ class Workspace:
     data_dir: Path
     store: SQLiteStore
     source: Source
-    engine: Engine
     reconciler: Reconciler
+    _engine: Engine | None = None
     owner: str = field(
         default_factory=lambda: (
             f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}@{_pid_namespace()}"
@@ -54,6 +80,13 @@ class Workspace:
     )
     _renew: threading.Thread | None = None
     _stop_renew: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine (a workspace opened to run tasks has one; one to look has none)."""
+        if self._engine is None:
+            raise RuntimeError("this workspace was opened without an engine")
+        return self._engine
 
     def acquire(self, wait: bool = False) -> None:
         """Take the store's lease (one agent executes at a time).
@@ -89,7 +122,8 @@ class Workspace:
         if holder is None:
             return True
         log.error("lease_lost", holder=holder, state=str(self.store.path))
-        self.engine.stop()
+        if self._engine is not None:
+            self._engine.stop()
         return False
 
     def _renew_loop(self) -> None:
@@ -98,12 +132,23 @@ class Workspace:
                 return
 
     def close(self) -> None:
+        """Stop renewing, settle the engine, give the lease back (each step even when an
+        earlier one failed: the store may be what broke)."""
         self._stop_renew.set()
         if self._renew is not None:
             self._renew.join()
-        self.engine.close()
-        self.store.release_lease(self.owner)
-        self.store.close()
+
+        def release() -> None:
+            self.store.release_lease(self.owner)
+
+        steps: list[Callable[[], None]] = [] if self._engine is None else [self._engine.close]
+        for step in [*steps, release]:
+            try:
+                step()
+            except Exception as exc:
+                log.error("workspace_close_failed", error=str(exc))
+        with contextlib.suppress(Exception):
+            self.store.close()
 
 
 def _pid_namespace() -> str:
@@ -146,23 +191,34 @@ def open_workspace(
     max_parallel: int = 32,
     notifiers: tuple[str, ...] = ("console",),
     must_exist: bool = True,
+    *,
+    run: bool = True,
 ) -> Workspace:
+    """Data dir, store, source and reconciler; with ``run`` (not for ``plan``) an engine."""
+    from podium.reconciler import Reconciler
+    from podium.source import open_source
+
     ddir = data_dir_of(data_dir)
+    ensure_data_dir(ddir)
     store = open_store(state, str(ddir))
     source = open_source(repo, ddir / "cache", branch, path, must_exist=must_exist)
-    secrets_dir = os.environ.get("PODIUM_SECRETS_DIR")
-    engine = Engine(
-        store,
-        source,
-        EngineConfig(
-            data_dir=ddir,
-            max_parallel=max_parallel,
-            secrets_dir=Path(secrets_dir) if secrets_dir else None,
-            notifiers=notifiers,
-        ),
-    )
+    engine = None
+    if run:
+        from podium.engine import Engine, EngineConfig
+
+        secrets_dir = os.environ.get("PODIUM_SECRETS_DIR")
+        engine = Engine(
+            store,
+            source,
+            EngineConfig(
+                data_dir=ddir,
+                max_parallel=max_parallel,
+                secrets_dir=Path(secrets_dir) if secrets_dir else None,
+                notifiers=notifiers,
+            ),
+        )
     reconciler = Reconciler(store, source, engine, notifiers=notifiers)
-    return Workspace(ddir, store, source, engine, reconciler)
+    return Workspace(ddir, store, source, reconciler, engine)
 
 
 __all__ = ["Workspace", "data_dir_of", "open_store", "open_workspace", "state_path_of"]

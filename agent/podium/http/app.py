@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from podium.http.webhooks import DeliveryLog, verify
+from podium.http.body import CLOSE, BodyRefused, read_body
+from podium.http.throttle import Throttle
+from podium.http.webhooks import DeliveryLog, Verdict, check_body, check_headers, push_matches
 from podium.metrics import Metrics
+
+WEBHOOK_MAX_BODY = 25 * 1024 * 1024  # GitHub's own cap on a delivery
+WEBHOOK_READERS = 2  # webhook bodies read at once (bounds memory under a flood)
+TRIGGER_PERIOD = 1.0
 
 
 class AgentFace(Protocol):
@@ -30,8 +38,18 @@ class AgentFace(Protocol):
     def tracked_branch(self) -> str | None: ...
 
 
-def build_app(face: AgentFace, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+def build_app(
+    face: AgentFace,
+    extra_routes: Sequence[BaseRoute] = (),
+    *,
+    max_body: int = WEBHOOK_MAX_BODY,
+    trigger_period: float = TRIGGER_PERIOD,
+) -> Starlette:
+    """The face's routes; ``max_body`` caps a webhook's body, ``trigger_period`` spaces
+    the reconciles webhooks trigger (the ones in between are coalesced, not lost)."""
     deliveries = DeliveryLog()
+    throttle = Throttle(lambda: face.request_reconcile("webhook"), trigger_period)
+    readers = asyncio.Semaphore(WEBHOOK_READERS)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -46,23 +64,32 @@ def build_app(face: AgentFace, extra_routes: Sequence[BaseRoute] = ()) -> Starle
 
         return Response(face.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    async def git_webhook(request: Request) -> Response:
-        body = await request.body()
-        github, gitlab = face.webhook_credentials()
-        verdict = verify(request.headers, body, github, gitlab, deliveries)
-        if verdict.trigger:
-            branch = face.tracked_branch()
-            if branch and verdict.ref and verdict.ref not in (f"refs/heads/{branch}", branch):
-                face.metrics.webhooks.labels("ignored").inc()
-                return JSONResponse({"message": f"ignored push to {verdict.ref}"}, 202)
-            face.request_reconcile("webhook")
-        outcome = (
-            "refused" if verdict.status == 401 else "triggered" if verdict.trigger else "ignored"
-        )
+    def answer(outcome: str, status: int, message: str, close: bool = False) -> Response:
         face.metrics.webhooks.labels(outcome).inc()
-        if verdict.status == 401:
-            return JSONResponse({"error": verdict.message}, status_code=401)
-        return JSONResponse({"message": verdict.message}, status_code=verdict.status)
+        key = "error" if status >= 400 else "message"
+        return JSONResponse({key: message}, status_code=status, headers=CLOSE if close else None)
+
+    async def git_webhook(request: Request) -> Response:
+        github, gitlab = face.webhook_credentials()
+        claim = check_headers(request.headers, github, gitlab)
+        if isinstance(claim, Verdict):  # refused on its headers: the body is never read
+            return answer("refused", claim.status, claim.message, close=True)
+        try:
+            async with readers:
+                body = await read_body(request, max_body)
+        except BodyRefused as exc:
+            return answer("refused", exc.status, exc.message, close=True)
+        verdict = check_body(claim, body, deliveries)
+        if verdict.status >= 400:
+            return answer("refused", verdict.status, verdict.message)
+        if not verdict.trigger:
+            return answer("ignored", verdict.status, verdict.message)
+        branch = await run_in_threadpool(face.tracked_branch)
+        if not push_matches(verdict.ref, branch):
+            return answer("ignored", 202, f"ignored push to {verdict.ref}")
+        if throttle():
+            return answer("triggered", 202, verdict.message)
+        return answer("coalesced", 202, "coalesced with a reconcile already due")
 
     async def not_allowed(_request: Request) -> Response:
         return PlainTextResponse("method not allowed", status_code=405)
@@ -77,4 +104,4 @@ def build_app(face: AgentFace, extra_routes: Sequence[BaseRoute] = ()) -> Starle
     return Starlette(routes=routes)
 
 
-__all__ = ["AgentFace", "build_app"]
+__all__ = ["WEBHOOK_MAX_BODY", "AgentFace", "build_app"]

@@ -13,12 +13,11 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
-import structlog
-
+from podium.log import get_logger
 from podium.store.records import OutboxItem
 from podium.store.sqlite import SQLiteStore
 
-log = structlog.get_logger("podium.notify")
+log = get_logger("podium.notify")
 
 MAX_BACKOFF = 300.0
 

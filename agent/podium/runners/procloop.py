@@ -1,11 +1,14 @@
-"""Supervising task processes: each attempt leads its own process group.
+"""Supervising task processes: each attempt leads its own session and process group, and
+is contained (:mod:`podium.runners.containment`: a cgroup, or its marker, its process
+tree and the orphans the agent receives as a child subreaper).
 
-A timeout or cancellation stops everything a task started: SIGTERM to the group,
-``grace`` seconds, then SIGKILL; processes a task leaves behind are stopped the same
-way once its direct child has exited. :class:`ProcessLoop` watches any number of
-attempts from one thread with one poll over their output pipes and pidfds, so the
-engine's coordinator spawns and watches every shell task itself, like ``make``, and a
-runner on a worker thread uses the same loop for its single attempt.
+A timeout or cancellation stops everything a task started, including what left its
+session: SIGTERM to all of it, ``grace`` seconds, then SIGKILL; processes a task leaves
+behind are stopped the same way once its direct child has exited, and the orphans of
+tasks that ended are reaped. :class:`ProcessLoop` watches any number of attempts from
+one thread with one poll over their output pipes and pidfds, so the engine's coordinator
+spawns and watches every shell task itself, like ``make``, and a runner on a worker
+thread uses the same loop for its single attempt.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-import structlog
-
+from podium.log import get_logger
 from podium.runners.base import Outcome, OutcomeStatus, TaskContext
+from podium.runners.containment import Containment, Scope, containment, reap_orphans
 from podium.runners.output import OutputSink
 from podium.runners.spawn import Child, spawn
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 READ_SIZE = 64 * 1024
 CANCEL_POLL = 0.1
@@ -37,7 +40,9 @@ DRAIN = 0.2
 DRAIN_READS = 16
 """Reads taken at once when a process exits (16 x READ_SIZE); the rest in later rounds."""
 SETTLE = 0.5
-"""Seconds to wait for a SIGKILLed group to disappear before giving up on it."""
+"""Seconds to wait for a SIGKILLed attempt to disappear before giving up on it."""
+REAP_EVERY = 1.0
+"""Seconds between collections of ended orphans while attempts run."""
 
 
 _DEVNULL: list[int] = []
@@ -59,7 +64,7 @@ class _Proc:
     proc: Child
     ctx: TaskContext
     sink: OutputSink
-    pgid: int
+    scope: Scope
     started: float
     pipe: int | None
     pidfd: int | None
@@ -84,6 +89,9 @@ class ProcessLoop:
         os.set_blocking(self._wake_w, False)
         self._watch(self._wake_r, None)
         self._procs: dict[Hashable, _Proc] = {}
+        self._containment: Containment | None = None
+        """Chosen when the first attempt starts (a loop that never starts one chooses none)."""
+        self._reap_at = time.monotonic() + REAP_EVERY
 
     def __len__(self) -> int:
         return len(self._procs)
@@ -99,14 +107,19 @@ class ProcessLoop:
         if ctx.cancel.is_set():
             return Outcome(OutcomeStatus.CANCELLED, error="cancelled before start")
         sink = OutputSink.for_context(ctx)
+        if self._containment is None:
+            self._containment = containment()
+        scope = self._containment.enter(ctx.env)
         try:
-            proc, pipe = spawn(argv, ctx.cwd, ctx.env, _devnull())
+            proc, pipe = spawn(argv, ctx.cwd, ctx.env, _devnull(), scope.target)
         except (OSError, ValueError) as exc:
+            scope.release()
             error = f"cannot start {argv[0]} in {ctx.cwd}: {exc}"
             with contextlib.suppress(OSError):  # the log may be what cannot be written
                 sink.note(error)
                 sink.close()
             return Outcome(OutcomeStatus.FAILED, error=error, output_tail=sink.tail())
+        scope.started(proc)
         os.set_blocking(pipe, False)
         pidfd = _pidfd_open(proc.pid)
         entry = _Proc(
@@ -114,7 +127,7 @@ class ProcessLoop:
             proc,
             ctx,
             sink,
-            proc.pid,
+            scope,
             started,
             pipe,
             pidfd,
@@ -144,20 +157,23 @@ class ProcessLoop:
             elif fd == entry.pipe:
                 self._read(entry)
             else:
-                self._reap(entry)
+                self._reaped(entry)
         now = time.monotonic()
         done: list[tuple[Hashable, Outcome]] = []
         for entry in list(self._procs.values()):
             outcome = self._advance(entry, now)
             if outcome is not None:
                 done.append((entry.key, outcome))
+        if self._procs and now >= self._reap_at:
+            self._reap(now)
         return done
 
     def close(self) -> None:
         """Kill whatever still runs and release every descriptor."""
         for entry in list(self._procs.values()):
-            _signal_group(entry.pgid, signal.SIGKILL)
+            entry.scope.signal(signal.SIGKILL)
             self._finish(entry)
+        self._reap(time.monotonic())
         self._unwatch(self._wake_r)
         os.close(self._wake_r)
         os.close(self._wake_w)
@@ -173,10 +189,10 @@ class ProcessLoop:
             if not entry.exited:
                 return None
         if not entry.clearing and entry.drain_until is None:
-            if _group_alive(entry.pgid):
+            if entry.scope.alive():
                 entry.clearing = True
                 if entry.kill_at is None:
-                    log.warning("task_left_processes", task=entry.ctx.task_id, pgid=entry.pgid)
+                    log.warning("task_left_processes", task=entry.ctx.task_id, pid=proc.pid)
                     entry.sink.note(
                         "the command exited but left processes running: sending SIGTERM"
                     )
@@ -186,10 +202,12 @@ class ProcessLoop:
         if entry.clearing:
             if entry.killed_at is None and entry.kill_at is not None and now >= entry.kill_at:
                 self._kill(entry, now)
-            gone = not _group_alive(entry.pgid)
+            gone = not entry.scope.alive()
+            if not gone and entry.killed_at is not None:
+                entry.scope.signal(signal.SIGKILL)  # what was forked since the last round
             stuck = entry.killed_at is not None and now >= entry.killed_at + SETTLE
             if stuck and not gone:
-                log.warning("task_group_survived_kill", task=entry.ctx.task_id, pgid=entry.pgid)
+                log.warning("task_processes_survived_kill", task=entry.ctx.task_id)
             if gone or stuck:
                 entry.clearing = False
                 entry.drain_until = now + DRAIN
@@ -211,11 +229,14 @@ class ProcessLoop:
             os.close(entry.pidfd)
             entry.pidfd = None
         if proc.returncode is None:
-            _signal_group(entry.pgid, signal.SIGKILL)
+            entry.scope.signal(signal.SIGKILL)
             proc.wait()
+        entry.scope.release()
         with contextlib.suppress(OSError):
             entry.sink.close()
         self._procs.pop(entry.key, None)
+        if self._containment is not None and self._containment.subreaper:
+            reap_orphans()
         code = proc.returncode
         duration = time.monotonic() - entry.started
         tail = entry.sink.tail()
@@ -256,10 +277,16 @@ class ProcessLoop:
             if not entry.exited and entry.proc.poll() is not None:
                 self._exited(entry)
 
-    def _reap(self, entry: _Proc) -> None:
+    def _reaped(self, entry: _Proc) -> None:
         entry.proc.wait()
         self._exited(entry)
         self._read(entry, drain=True)
+
+    def _reap(self, now: float) -> None:
+        """Collect orphans of tasks that have ended (the agent is their subreaper)."""
+        self._reap_at = now + REAP_EVERY
+        if self._containment is not None and self._containment.subreaper:
+            reap_orphans()
 
     def _exited(self, entry: _Proc) -> None:
         entry.exited = True
@@ -271,23 +298,23 @@ class ProcessLoop:
             if entry.deadline is not None and now >= entry.deadline:
                 entry.stopped = OutcomeStatus.TIMED_OUT
                 entry.sink.note(
-                    f"timed out after {entry.ctx.timeout:g}s: sending SIGTERM to the process group"
+                    f"timed out after {entry.ctx.timeout:g}s: sending SIGTERM to its processes"
                 )
                 self._terminate(entry, now)
             elif entry.ctx.cancel.is_set():
                 entry.stopped = OutcomeStatus.CANCELLED
-                entry.sink.note("cancelled: sending SIGTERM to the process group")
+                entry.sink.note("cancelled: sending SIGTERM to its processes")
                 self._terminate(entry, now)
         if entry.killed_at is None and entry.kill_at is not None and now >= entry.kill_at:
             self._kill(entry, now)
 
     def _terminate(self, entry: _Proc, now: float) -> None:
-        _signal_group(entry.pgid, signal.SIGTERM)
+        entry.scope.signal(signal.SIGTERM)
         entry.kill_at = now + max(0.0, entry.ctx.grace)
 
     def _kill(self, entry: _Proc, now: float) -> None:
         entry.sink.note(f"still running {entry.ctx.grace:g}s after SIGTERM: sending SIGKILL")
-        _signal_group(entry.pgid, signal.SIGKILL)
+        entry.scope.signal(signal.SIGKILL)
         entry.killed_at = now
 
     def _wait_time(self, now: float) -> float | None:
@@ -334,45 +361,6 @@ def _pidfd_open(pid: int) -> int | None:
     except OSError:
         return None
     return fd
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    """Signal a process group; one that is already gone is fine."""
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        log.warning("task_group_signal_refused", pgid=pgid, signal=sig.name)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group still runs (zombies waiting for init do not count)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _has_live_member(pgid)
-
-
-def _has_live_member(pgid: int) -> bool:
-    """Scan ``/proc`` for a non-zombie member of ``pgid``; without ``/proc``, assume one."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True
-    return any(entry.isdigit() and _live_in_group(entry, pgid) for entry in entries)
-
-
-def _live_in_group(pid: str, pgid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()
-    except OSError:
-        return False
-    return len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z"
 
 
 def _describe_exit(code: int | None) -> str | None:

@@ -1,6 +1,6 @@
 """The ``run`` kind, and :func:`supervise`, which every subprocess-based runner shares.
 
-Supervision itself (process groups, timeouts, cancellation, leftovers) lives in
+Supervision itself (containment, timeouts, cancellation, leftovers) lives in
 :mod:`podium.runners.procloop`; a runner on a worker thread drives a loop of its own
 for its one attempt.
 """
@@ -15,12 +15,11 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
-import structlog
-
+from podium.log import get_logger
 from podium.runners.base import Outcome, OutcomeStatus, TaskContext
 from podium.runners.procloop import ProcessLoop
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SHELL = "/bin/sh"
 
@@ -143,7 +142,7 @@ class ShellRunner:
 def supervise(
     argv: Sequence[str], ctx: TaskContext, env: Mapping[str, str] | None = None
 ) -> Outcome:
-    """Run ``argv`` as a process group under ``ctx``'s limits and report the outcome."""
+    """Run ``argv`` as a contained attempt under ``ctx``'s limits and report the outcome."""
     started = time.monotonic()
     if env is not None:
         ctx = replace(ctx, env=dict(env))

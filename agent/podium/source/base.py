@@ -15,11 +15,17 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Commit:
+    """One commit's metadata. Author and committer differ when someone else applied the
+    change (a rebase, a merge button, ``git am``); a source without commits leaves the
+    names and emails empty."""
+
     sha: str
     subject: str
     author_name: str
     author_email: str
     committed_at: float
+    committer_name: str = ""
+    committer_email: str = ""
 
     @property
     def short(self) -> str:
@@ -60,6 +66,11 @@ class Snapshot(Protocol):
         ...
 
     def read(self, path: str) -> bytes: ...
+
+    def digest(self, path: str) -> str:
+        """The sha256 (hex) of the file's content, read in bounded memory where the
+        content is not held already; ``FileNotFoundError`` if there is no such file."""
+        ...
 
     def size(self, path: str) -> int: ...
 
@@ -103,6 +114,13 @@ class Source(Protocol):
         ...
 
     def remove_checkout(self, dest: Path) -> None: ...
+
+    def uncommitted(self, prefix: str = "") -> list[str]:
+        """Files below the sub-path (and ``prefix`` in it) that a local work tree changes
+        against the tracked commit (modified, staged or untracked), relative to the
+        sub-path; empty where there is no work tree (a remote, a bare repository, a
+        plain directory)."""
+        ...
 
 
 __all__ = ["Commit", "FetchResult", "Snapshot", "Source"]

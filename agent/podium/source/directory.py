@@ -44,6 +44,10 @@ class DirectorySnapshot:
         except KeyError:
             raise FileNotFoundError(path) from None
 
+    def digest(self, path: str) -> str:
+        """The sha256 (hex) of the file's content (held since the directory was hashed)."""
+        return hashlib.sha256(self.read(path)).hexdigest()
+
     def size(self, path: str) -> int:
         """The file's size in bytes."""
         return len(self.read(path))
@@ -168,6 +172,10 @@ class DirectorySource:
     def remove_checkout(self, dest: Path) -> None:
         """Delete a copy made by :meth:`checkout`; a missing one is fine."""
         shutil.rmtree(dest, ignore_errors=True)
+
+    def uncommitted(self, prefix: str = "") -> list[str]:
+        """Always empty: a plain directory is read as it is, nothing is left out."""
+        return []
 
     def _capture(self) -> DirectorySnapshot:
         """Hash the directory now and keep the result as the latest snapshot."""

@@ -4,29 +4,27 @@ The cache lives at ``cache_dir/repos/<hash of the URL>.git``. The first fetch cr
 later ones ``git fetch --prune`` into ``refs/remotes/origin/*`` with forced refspecs, so
 force-pushes are followed. Snapshots read files straight from the commit's tree objects
 (never from a work tree); each run gets a private detached work tree (``git worktree``).
-The remote URL is passed on every network call and never written into the cache, and
-every message that could carry it goes through :func:`mask_url`.
+The remote URL is passed on every network call and never written into the cache; its
+credentials never reach a command line either (see :mod:`podium.source.credentials`),
+and every message that could carry it goes through :func:`mask_url`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import posixpath
 import shutil
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import git
-import structlog
 
 from podium.errors import SourceError
+from podium.log import get_logger
 from podium.source.base import Commit, FetchResult
+from podium.source.credentials import remote_access
+from podium.source.gitcache import Mirror
 from podium.source.gitcmd import (
-    GIT_ERRORS,
     call_git,
     check_ref,
     is_git_repository,
@@ -37,8 +35,9 @@ from podium.source.gitcmd import (
     run_git,
 )
 from podium.source.gitsnapshot import GitSnapshot
+from podium.source.worktree import changed_paths, is_work_tree
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _HEADS = "+refs/heads/*:refs/remotes/origin/*"
 _TAGS = "+refs/tags/*:refs/tags/*"
@@ -46,7 +45,7 @@ _ORIGIN = "refs/remotes/origin/"
 _FALLBACK_BRANCHES = ("main", "master")
 _FETCH_TIMEOUT = 600.0
 _LS_REMOTE_TIMEOUT = 30.0
-_LOG_FORMAT = "%H%x00%an%x00%ae%x00%ct%x00%B"
+_LOG_FORMAT = "%H%x00%an%x00%ae%x00%cn%x00%ce%x00%ct%x00%B"
 
 
 class GitSource:
@@ -56,13 +55,12 @@ class GitSource:
         self, url: str, cache_dir: Path, branch: str | None = None, path: str = ""
     ) -> None:
         self._url = url if is_remote_url(url) else str(Path(url).expanduser().absolute())
+        self._access = remote_access(self._url)
         self._branch = branch or None
         self._root = normalize_root(path)
         digest = hashlib.sha256(mask_url(self._url).encode()).hexdigest()[:16]
-        self._mirror = cache_dir / "repos" / f"{digest}.git"
+        self._mirror = Mirror(cache_dir / "repos" / f"{digest}.git")
         self._lock = threading.RLock()
-        self._read_lock = threading.Lock()
-        self._repo: git.Repo | None = None
         self._default: str | None = None
         self._last: str | None = None
         self._failing = False
@@ -75,35 +73,34 @@ class GitSource:
     @property
     def cache_path(self) -> Path:
         """The cached bare clone's directory."""
-        return self._mirror
-
-    @contextmanager
-    def _cache_lock(self) -> Iterator[None]:
-        """Serialize changes to the cache across threads and processes (an flock file)."""
-        with self._lock:
-            self._mirror.parent.mkdir(parents=True, exist_ok=True)
-            with open(self._mirror.with_name(self._mirror.name + ".lock"), "a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+        return self._mirror.path
 
     def fetch(self) -> FetchResult:
-        """Bring the cache up to date and report the tracked branch's commit."""
-        with self._cache_lock():
-            before = self._last or self._ref_revision(self._tracked_branch())
+        """Bring the cache up to date and report the tracked branch's commit.
+
+        Every failure is a result with an error, never an exception.
+        """
+        with self._lock:
             try:
-                revision = self._fetch()
+                with self._mirror.locked():
+                    before = self._last or self._ref_revision(self._tracked_branch())
+                    revision = self._fetch()
+                    return self._succeeded(revision, before)
             except SourceError as exc:
                 return self._failed(str(exc))
-            return self._succeeded(revision, before)
 
     def remote_revision(self) -> str | None:
         """The tracked branch's commit on the remote (``git ls-remote``), ``None`` on error."""
         wanted = f"refs/heads/{self._branch}" if self._branch else "HEAD"
         try:
-            out = run_git(git.cmd.Git(), "ls-remote", self._url, wanted, timeout=_LS_REMOTE_TIMEOUT)
+            out = run_git(
+                git.cmd.Git(),
+                "ls-remote",
+                self._access.url,
+                wanted,
+                timeout=_LS_REMOTE_TIMEOUT,
+                env=self._access.env,
+            )
         except SourceError:
             return None
         for line in out.splitlines():
@@ -124,7 +121,7 @@ class GitSource:
     def snapshot(self, revision: str) -> GitSnapshot:
         """The files of ``revision`` below the sub-path."""
         sha = self._commit_sha(revision)
-        return GitSnapshot(self._require_repo(), self._read_lock, sha, self._root)
+        return GitSnapshot(self._require_repo(), self._mirror.read_lock, sha, self._root)
 
     def commit(self, revision: str) -> Commit:
         """Metadata of the commit ``revision`` names."""
@@ -145,7 +142,7 @@ class GitSource:
         """A private detached work tree of ``revision`` at ``dest``; returns its sub-path root."""
         sha = self._commit_sha(revision)
         target = dest.absolute()
-        with self._cache_lock():
+        with self._mirror.locked():
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -153,13 +150,21 @@ class GitSource:
             run_git(
                 self._require_repo().git, "worktree", "add", "--detach", "--force", str(target), sha
             )
-        return target / self._root if self._root else target
+        if not self._root:
+            return target
+        root = target / self._root
+        if not root.resolve().is_relative_to(target.resolve()):
+            self.remove_checkout(target)
+            raise SourceError(
+                f"sub-path {self._root!r} leads outside the repository at {sha[:7]} (a symlink)"
+            )
+        return root
 
     def remove_checkout(self, dest: Path) -> None:
         """Delete a work tree made by :meth:`checkout`; a missing one is fine."""
         target = dest.absolute()
-        with self._cache_lock():
-            repo = self._open_repo()
+        with self._mirror.locked():
+            repo = self._mirror.open()
             if repo is not None and target.exists():
                 try:
                     run_git(repo.git, "worktree", "remove", "--force", str(target))
@@ -172,18 +177,42 @@ class GitSource:
         if target.exists():
             raise SourceError(f"cannot remove checkout {target}")
 
+    def uncommitted(self, prefix: str = "") -> list[str]:
+        """Files below the sub-path (and ``prefix`` in it) whose content in the local work
+        tree differs from the tracked commit: modified, deleted, staged or untracked (not
+        ignored). Paths are relative to the sub-path, sorted; empty for a remote or bare
+        repository. :class:`SourceError` if git cannot tell.
+
+        The tracked commit is the last one fetched, else the tracked branch (or ``HEAD``)
+        of the local repository.
+        """
+        if is_remote_url(self._url):
+            return []
+        work = Path(self._url)
+        if not is_work_tree(work):
+            return []
+        below = posixpath.join(self._root, normalize_root(prefix)).rstrip("/")
+        paths = changed_paths(work, self._tracked_commit(), below)
+        start = len(self._root) + 1 if self._root else 0
+        return [path[start:] for path in paths]
+
+    def _tracked_commit(self) -> str:
+        """The commit a work tree is compared with (see :meth:`uncommitted`)."""
+        with self._lock:
+            known = self._last or self._ref_revision(self._tracked_branch())
+        if known is not None:
+            return known
+        return f"refs/heads/{self._branch}" if self._branch else "HEAD"
+
     def close(self) -> None:
         """Stop the git helper processes the cached repository keeps open."""
-        with self._read_lock:
-            if self._repo is not None:
-                self._repo.close()
-                self._repo = None
+        self._mirror.close()
 
     # fetching
 
     def _fetch(self) -> str:
         """Fetch the remote into the cache; return the tracked branch's new commit."""
-        repo = self._ensure_repo()
+        repo = self._mirror.ensure()
         if self._branch is None:
             self._default = self._remote_default_branch()
         run_git(
@@ -191,10 +220,11 @@ class GitSource:
             "fetch",
             "--prune",
             "--quiet",
-            self._url,
+            self._access.url,
             _HEADS,
             _TAGS,
             timeout=_FETCH_TIMEOUT,
+            env=self._access.env,
         )
         if self._default is not None:
             self._remember_default(repo, self._default)
@@ -207,7 +237,13 @@ class GitSource:
     def _remote_default_branch(self) -> str | None:
         """The branch the remote's HEAD points to, or ``None`` if it does not say."""
         out = run_git(
-            git.cmd.Git(), "ls-remote", "--symref", self._url, "HEAD", timeout=_LS_REMOTE_TIMEOUT
+            git.cmd.Git(),
+            "ls-remote",
+            "--symref",
+            self._access.url,
+            "HEAD",
+            timeout=_LS_REMOTE_TIMEOUT,
+            env=self._access.env,
         )
         for line in out.splitlines():
             target, _, name = line.partition("\t")
@@ -249,39 +285,9 @@ class GitSource:
 
     # the cached repository
 
-    def _ensure_repo(self) -> git.Repo:
-        """The cached bare repository, created empty on first use."""
-        repo = self._open_repo()
-        if repo is not None:
-            return repo
-        try:
-            self._create_mirror()
-        except (*GIT_ERRORS, SourceError) as exc:
-            raise SourceError(mask_url(f"cannot create the cache {self._mirror}: {exc}")) from None
-        return self._require_repo()
-
-    def _create_mirror(self) -> None:
-        """Initialise an empty bare repository and move it into place atomically."""
-        shutil.rmtree(self._mirror, ignore_errors=True)
-        staging = self._mirror.with_name(f"{self._mirror.name}.tmp-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.parent.mkdir(parents=True, exist_ok=True)
-        run_git(git.cmd.Git(), "init", "--quiet", "--bare", str(staging))
-        staging.rename(self._mirror)
-
-    def _open_repo(self) -> git.Repo | None:
-        """The cached repository, or ``None`` if it does not exist (yet)."""
-        with self._read_lock:
-            if self._repo is None and (self._mirror / "HEAD").is_file():
-                try:
-                    self._repo = git.Repo(self._mirror)
-                except GIT_ERRORS:
-                    return None
-            return self._repo
-
     def _require_repo(self) -> git.Repo:
         """The cached repository; :class:`SourceError` if nothing was fetched yet."""
-        repo = self._open_repo()
+        repo = self._mirror.open()
         if repo is None:
             raise SourceError(f"{self.display} has not been fetched yet")
         return repo
@@ -307,7 +313,7 @@ class GitSource:
 
     def _symbolic_head(self) -> str | None:
         """The default branch recorded in the cache (``origin/HEAD``), if any."""
-        repo = self._open_repo()
+        repo = self._mirror.open()
         if repo is None:
             return None
         status, out, _ = call_git(repo.git, "symbolic-ref", "--quiet", f"{_ORIGIN}HEAD")
@@ -323,7 +329,7 @@ class GitSource:
 
     def _verify(self, rev: str) -> str | None:
         """The full sha of the commit ``rev`` names in the cache, or ``None``."""
-        repo = self._open_repo()
+        repo = self._mirror.open()
         if repo is None:
             return None
         status, out, _ = call_git(repo.git, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
@@ -346,9 +352,17 @@ class GitSource:
         out = run_git(self._require_repo().git, "log", "-1", f"--format={_LOG_FORMAT}", *args)
         if not out.strip():
             return None
-        sha, name, email, when, body = out.split("\x00", 4)
+        sha, name, email, committer, committer_email, when, body = out.split("\x00", 6)
         subject = body.strip().split("\n", 1)[0].strip()
-        return Commit(sha.strip(), subject, name, email, float(when))
+        return Commit(
+            sha.strip(),
+            subject,
+            name,
+            email,
+            float(when),
+            committer_name=committer,
+            committer_email=committer_email,
+        )
 
 
 __all__ = ["GitSnapshot", "GitSource", "is_git_repository", "is_remote_url", "mask_url"]

@@ -1,14 +1,23 @@
-"""Running git for the Git source: a quiet environment, one-line errors, and credentials
-masked in everything that could be shown."""
+"""Running git for the Git source: a quiet environment, one-line errors, credentials
+masked in everything that could be shown, and transient failures retried.
+
+A system short of file descriptors or processes (``EMFILE``, ``ENFILE``, ``EAGAIN``)
+makes starting git fail, or makes git itself fail ("Too many open files", "cannot
+fork"). Such a failure is retried after :data:`RETRY_DELAYS`; if it persists it becomes a
+:class:`SourceError` like any other (a fetch error: the agent backs off).
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import git
 
@@ -18,6 +27,11 @@ _SSH_COMMAND = "ssh -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval
 _CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s'\"]+@")
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[^-/:][^/:]*:)")  # git: a colon before a slash
 GIT_ERRORS = (git.exc.GitError, git.exc.ODBError, ValueError, OSError)
+RETRY_DELAYS = (0.1, 0.3, 1.0)
+"""Seconds waited before each new try of a git command that failed for want of resources."""
+_TRANSIENT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.EAGAIN})
+_TRANSIENT_TEXT = ("too many open files", "cannot fork", "unable to fork")
+_T = TypeVar("_T")
 
 
 def mask_url(text: str) -> str:
@@ -58,33 +72,81 @@ def one_line(stderr: str, status: int) -> str:
     return mask_url(text)[:500]
 
 
-def call_git(g: git.Git, *args: str, timeout: float | None = None) -> tuple[int, str, str]:
-    """Run ``git <args>``; return (status, stdout, stderr); raise only if git cannot run."""
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the error it wraps) is a shortage of descriptors or processes."""
+    return any(
+        isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS
+        for error in (exc, exc.__cause__)
+    )
+
+
+def transient_output(stderr: str) -> bool:
+    """Whether git's complaint says it ran short of descriptors or processes."""
+    lowered = stderr.lower()
+    return any(text in lowered for text in _TRANSIENT_TEXT)
+
+
+def retrying(action: Callable[[], _T]) -> _T:
+    """``action()``, tried again after each of :data:`RETRY_DELAYS` while it raises a
+    transient :class:`OSError`; the last error is raised as is."""
+    for delay in RETRY_DELAYS:
+        try:
+            return action()
+        except OSError as exc:
+            if not is_transient(exc):
+                raise
+        time.sleep(delay)
+    return action()
+
+
+def call_git(
+    g: git.Git, *args: str, timeout: float | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """Run ``git <args>``; return (status, stdout, stderr); raise only if git cannot run.
+
+    ``env`` is added to :func:`git_env` for this command. Failures for want of
+    descriptors or processes are retried (see the module's docstring).
+    """
     command = getattr(g, args[0].replace("-", "_"))
-    try:
-        status, out, err = command(
-            *args[1:],
-            with_extended_output=True,
-            with_exceptions=False,
-            env=git_env(),
-            kill_after_timeout=timeout,
-        )
-    except GIT_ERRORS as exc:
-        raise SourceError(mask_url(f"git {args[0]} could not run: {exc}")) from None
-    return int(status), str(out), str(err)
+    environment = {**git_env(), **(env or {})}
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            status, out, err = command(
+                *args[1:],
+                with_extended_output=True,
+                with_exceptions=False,
+                env=environment,
+                kill_after_timeout=timeout,
+            )
+        except GIT_ERRORS as exc:
+            if delay is None or not is_transient(exc):
+                raise SourceError(mask_url(f"git {args[0]} could not run: {exc}")) from None
+        else:
+            if status == 0 or delay is None or not transient_output(str(err)):
+                return int(status), str(out), str(err)
+        time.sleep(delay)
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
-def run_git(g: git.Git, *args: str, timeout: float | None = None) -> str:
+def run_git(
+    g: git.Git, *args: str, timeout: float | None = None, env: dict[str, str] | None = None
+) -> str:
     """Run ``git <args>`` and return its output; raise :class:`SourceError` if it fails."""
-    status, out, err = call_git(g, *args, timeout=timeout)
+    status, out, err = call_git(g, *args, timeout=timeout, env=env)
     if status != 0:
         raise SourceError(f"git {args[0]} failed: {one_line(err, status)}")
     return out
 
 
 def normalize_root(path: str) -> str:
-    """The sub-path as a clean relative POSIX path ("" for the repository root)."""
-    root = posixpath.normpath(path.strip().strip("/") or ".")
+    """The sub-path as a clean relative POSIX path ("" for the repository root).
+
+    :class:`SourceError` for an absolute path or one that climbs out with ``..``.
+    """
+    text = path.strip()
+    if text.startswith("/"):
+        raise SourceError(f"sub-path must be relative to the repository root: {path!r}")
+    root = posixpath.normpath(text.rstrip("/") or ".")
     if root == ".":
         return ""
     if root == ".." or root.startswith("../"):
@@ -114,15 +176,19 @@ def check_ref(ref: str) -> None:
 
 __all__ = [
     "GIT_ERRORS",
+    "RETRY_DELAYS",
     "call_git",
     "check_ref",
     "git_env",
     "is_git_repository",
     "is_remote_url",
+    "is_transient",
     "mask_url",
     "normalize_root",
     "one_line",
     "path_key",
+    "retrying",
     "run_git",
+    "transient_output",
     "translated",
 ]

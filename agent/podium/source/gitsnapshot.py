@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import stat
 import subprocess
@@ -10,11 +12,17 @@ from contextlib import AbstractContextManager
 
 import git
 
+from podium.errors import SourceError
 from podium.source.gitcmd import (
     git_env,
+    one_line,
     path_key,
+    retrying,
     translated,
 )
+
+STREAM_ABOVE = 1 << 20
+"""Files larger than this (bytes) are hashed from a stream, never read whole."""
 
 
 class GitSnapshot:
@@ -112,6 +120,41 @@ class GitSnapshot:
         blob = self._blob(path)
         with self._lock, self._errors(path):
             return bytes(blob.data_stream.read())
+
+    def digest(self, path: str) -> str:
+        """The sha256 (hex) of the file's content; a large file is streamed from
+        ``git cat-file`` in chunks, so memory stays bounded whatever its size."""
+        known = self._contents.get(path_key(path))
+        if known is not None:
+            return hashlib.sha256(known).hexdigest()
+        if self.size(path) <= STREAM_ABOVE:
+            return hashlib.sha256(self.read(path)).hexdigest()
+        return self._stream_digest(path)
+
+    def _stream_digest(self, path: str) -> str:
+        """Hash a blob through a pipe from its own ``git cat-file blob`` process."""
+        sha = self._blob(path).hexsha
+        with self._errors(path):
+            process = retrying(
+                lambda: subprocess.Popen(
+                    ["git", "cat-file", "blob", sha],
+                    cwd=self._repo.git_dir,
+                    env={**os.environ, **git_env()},
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+            )
+            with process:
+                stdout = process.stdout
+                assert isinstance(stdout, io.BufferedReader) and process.stderr is not None
+                digest = hashlib.file_digest(stdout, "sha256").hexdigest()
+                err = process.stderr.read().decode(errors="replace")
+                status = process.wait()
+        if status != 0:
+            reason = one_line(err, status)
+            raise SourceError(f"cannot read {path} at {self._revision[:7]}: {reason}")
+        return digest
 
     def _blob(self, path: str) -> git.Blob:
         """The blob at ``path``; ``FileNotFoundError`` if there is none."""

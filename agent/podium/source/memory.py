@@ -30,6 +30,13 @@ class MemorySnapshot:
     def read(self, path: str) -> bytes:
         return self._files[path]
 
+    def digest(self, path: str) -> str:
+        """The sha256 (hex) of the file's content; ``FileNotFoundError`` if it is absent."""
+        try:
+            return hashlib.sha256(self._files[path]).hexdigest()
+        except KeyError:
+            raise FileNotFoundError(path) from None
+
     def size(self, path: str) -> int:
         return len(self._files[path])
 

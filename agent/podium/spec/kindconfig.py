@@ -16,7 +16,8 @@ def _check_command(value: str) -> str:
 
 def _check_target(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
-        raise ValueError(f"python task must be 'module:function', got {value!r}")
+        shown = repr(value if len(value) <= 60 else value[:57] + "...")
+        raise ValueError(f"python task must be 'module:function', got {shown}")
     return value
 
 
@@ -27,7 +28,7 @@ PythonTarget = Annotated[str, AfterValidator(_check_target)]
 class HttpSpec(BaseModel):
     """An HTTP request made with httpx. Succeeds when the status is in ``expect``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
     url: str = Field(pattern=r"^https?://\S+$")

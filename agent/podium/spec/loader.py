@@ -1,27 +1,39 @@
 """Load and validate the desired state of one revision: ``podium.yaml`` plus workflow files.
 
 Every problem is reported as ``file:line: message`` and all problems of a file are
-reported, not only the first. Loading never raises for bad input.
+reported, not only the first. Loading never raises for bad input: a file that takes
+longer than :data:`LOAD_BUDGET_SECONDS` to load, or that trips anything unexpected,
+is a problem of that file, and the other files load as usual. Only a failure to read
+the source itself (:class:`~podium.errors.SourceError`) passes through.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
 
+from podium.errors import SourceError
 from podium.source.base import Snapshot
 from podium.spec import globs
+from podium.spec.deadline import Deadline, LoadTimeout
 from podium.spec.models import RepoConfig, WorkflowBase, workflow_model
 from podium.spec.paths import FileIndex, raw_path_problems, resolve_inputs
 from podium.spec.problems import Problem, graph_problems, kind_problems, pydantic_problems
+from podium.spec.schema import config_schema, workflow_schema
 from podium.spec.yamlio import parse_yaml
 
 MAX_FILE_BYTES = 1024 * 1024
 CONFIG_FILE = "podium.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
+LOAD_BUDGET_SECONDS = 5.0
+"""Time one file may take to load; past it the file is a problem ("took too long")."""
+
+_workflow_schema = cache(workflow_schema)
+_config_schema = cache(config_schema)
 
 
 @dataclass(frozen=True)
@@ -87,14 +99,36 @@ def read_text(snapshot: Snapshot, path: str) -> tuple[str | None, Problem | None
         return None, Problem(path, 1, f"file is not UTF-8 text ({exc.reason})")
 
 
+def _unexpected(path: str, exc: Exception) -> Problem:
+    """A problem for whatever went wrong that the checks did not foresee."""
+    message = " ".join(str(exc).split())
+    if len(message) > 200:
+        message = message[:197] + "..."
+    detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return Problem(path, 1, f"file could not be loaded ({detail})")
+
+
 def load_config(snapshot: Snapshot) -> tuple[RepoConfig, list[Problem]]:
     """``podium.yaml`` (optional) → config; defaults when missing or invalid."""
     if not snapshot.exists(CONFIG_FILE):
         return RepoConfig(), []
+    deadline = Deadline(LOAD_BUDGET_SECONDS)
+    try:
+        return _load_config(snapshot, deadline)
+    except LoadTimeout:
+        return RepoConfig(), [Problem(CONFIG_FILE, 1, deadline.message())]
+    except SourceError:
+        raise
+    except Exception as exc:  # defence in depth: never raise for a bad file
+        return RepoConfig(), [_unexpected(CONFIG_FILE, exc)]
+
+
+def _load_config(snapshot: Snapshot, deadline: Deadline) -> tuple[RepoConfig, list[Problem]]:
     text, problem = read_text(snapshot, CONFIG_FILE)
     if text is None:
         return RepoConfig(), [problem] if problem else []
-    parsed = parse_yaml(text)
+    deadline.enter("parsing YAML")
+    parsed = parse_yaml(text, deadline.check)
     problems = [Problem(CONFIG_FILE, p.line, p.message) for p in parsed.problems]
     if parsed.data is None and not problems:
         return RepoConfig(), []
@@ -102,11 +136,18 @@ def load_config(snapshot: Snapshot) -> tuple[RepoConfig, list[Problem]]:
         return RepoConfig(), problems
     if not isinstance(parsed.data, dict):
         return RepoConfig(), [Problem(CONFIG_FILE, 1, "podium.yaml must be a mapping")]
+    deadline.enter("validating")
     try:
         config = RepoConfig.model_validate(parsed.data)
     except ValidationError as exc:
         return RepoConfig(), problems + pydantic_problems(
-            CONFIG_FILE, parsed.data, parsed.lines, exc
+            CONFIG_FILE,
+            parsed.data,
+            parsed.lines,
+            exc,
+            _config_schema,
+            deadline.check,
+            parsed.invalid,
         )
     return config, problems
 
@@ -114,11 +155,34 @@ def load_config(snapshot: Snapshot) -> tuple[RepoConfig, list[Problem]]:
 def load_workflow(
     snapshot: Snapshot, path: str, config: RepoConfig, all_files: list[str] | None = None
 ) -> tuple[WorkflowDef | None, list[Problem]]:
-    """Validate one workflow file; returns the definition (if valid) and all its problems."""
+    """Validate one workflow file; returns the definition (if valid) and all its problems.
+
+    Never raises for a bad file (only a :class:`~podium.errors.SourceError` from reading
+    the snapshot passes through).
+    """
+    deadline = Deadline(LOAD_BUDGET_SECONDS)
+    try:
+        return _load_workflow(snapshot, path, config, all_files, deadline)
+    except LoadTimeout:
+        return None, [Problem(path, 1, deadline.message())]
+    except SourceError:
+        raise
+    except Exception as exc:  # defence in depth: never raise for a bad file
+        return None, [_unexpected(path, exc)]
+
+
+def _load_workflow(
+    snapshot: Snapshot,
+    path: str,
+    config: RepoConfig,
+    all_files: list[str] | None,
+    deadline: Deadline,
+) -> tuple[WorkflowDef | None, list[Problem]]:
     text, problem = read_text(snapshot, path)
     if text is None:
         return None, [problem] if problem else []
-    parsed = parse_yaml(text)
+    deadline.enter("parsing YAML")
+    parsed = parse_yaml(text, deadline.check)
     problems = [Problem(path, p.line, p.message) for p in parsed.problems]
     data = parsed.data
     if data is None:
@@ -127,18 +191,26 @@ def load_workflow(
         return None, problems
     if not isinstance(data, dict):
         return None, [*problems, Problem(path, 1, "a workflow file must be a mapping")]
+    deadline.enter("checking tasks and needs")
     problems += kind_problems(path, data, parsed.lines)
-    problems += graph_problems(path, data, parsed.lines)
+    problems += graph_problems(path, data, parsed.lines, deadline.check)
     files = all_files if all_files is not None else snapshot.files()
+    deadline.enter("validating")
     try:
         spec = workflow_model().model_validate(data)
     except ValidationError as exc:
-        problems += pydantic_problems(path, data, parsed.lines, exc)
-        problems += raw_path_problems(path, data, parsed.lines, files)
+        problems += pydantic_problems(
+            path, data, parsed.lines, exc, _workflow_schema, deadline.check, parsed.invalid
+        )
+        deadline.enter("matching inputs")
+        problems += raw_path_problems(path, data, parsed.lines, files, deadline.check)
         if not problems:  # never reject a file without saying why
             problems.append(Problem(path, 1, f"invalid workflow: {exc.error_count()} error(s)"))
         return None, _dedupe(problems)
-    inputs, input_problems = resolve_inputs(path, spec, parsed.lines, snapshot, files)
+    deadline.enter("matching inputs")
+    inputs, input_problems = resolve_inputs(
+        path, spec, parsed.lines, snapshot, files, deadline.check
+    )
     problems += input_problems
     if problems:
         return None, _dedupe(problems)
@@ -223,6 +295,7 @@ def load_snapshot(
 
 
 def _name_line(snapshot: Snapshot, path: str) -> int:
+    """Line of ``name:`` in a file that loaded (so parsing it again is quick and safe)."""
     text, _ = read_text(snapshot, path)
     if text is None:
         return 1
@@ -232,6 +305,7 @@ def _name_line(snapshot: Snapshot, path: str) -> int:
 
 __all__ = [
     "CONFIG_FILE",
+    "LOAD_BUDGET_SECONDS",
     "MAX_FILE_BYTES",
     "DesiredState",
     "Problem",

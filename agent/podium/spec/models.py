@@ -1,19 +1,20 @@
 """The workflow format as pydantic models: what a workflow file may say.
 
-Unknown keys are refused everywhere. Task kinds are not hard-coded: the task model
-is built from the kind registry (:mod:`podium.kinds`), one optional field per kind,
-and a task must set exactly one of them.
+Unknown keys are refused everywhere, and types are strict: ``idempotent: "yes"`` or
+``concurrency: "4"`` is an error, not a guess. The documented short forms stay:
+durations as numbers or text (``90``, ``10m``), ``retries: 2``, numbers and booleans
+as environment values. Task kinds are not hard-coded: the task model is built from
+the kind registry (:mod:`podium.kinds`), one optional field per kind, and a task must
+set exactly one of them.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from croniter import croniter
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -21,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     create_model,
     field_validator,
     model_validator,
@@ -28,21 +30,15 @@ from pydantic import (
 
 from podium.durations import parse_duration
 from podium.kinds import registry
+from podium.spec.problems import did_you_mean, show
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-
-
-def _duration(value: object) -> float:
-    seconds = parse_duration(value)
-    if not math.isfinite(seconds):
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 1h30m)")
-    return seconds
 
 
 Duration = Annotated[
     float,
     # the schema says what a file may contain (``90`` or ``"10m"``), not the parsed float
-    BeforeValidator(_duration, json_schema_input_type=float | str),
+    BeforeValidator(parse_duration, json_schema_input_type=float | str),
     PlainSerializer(lambda v: v, return_type=float),
     Field(json_schema_extra={"examples": ["30s", "10m", "1h30m"]}),
 ]
@@ -88,7 +84,12 @@ class EventKind(StrEnum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
+
+
+# enums are the one lax spot: their values are strings in the file
+FailurePolicy = Annotated[OnFailure, Strict(False)]
+Event = Annotated[EventKind, Strict(False)]
 
 
 class SecretRef(_Strict):
@@ -139,7 +140,7 @@ class NotifyRoute(_Strict):
     """Where one notifier sends a workflow's events, and which ones."""
 
     channel: str | None = None
-    on: list[EventKind] = Field(
+    on: list[Event] = Field(
         default_factory=lambda: [
             EventKind.FAILED,
             EventKind.ROLLED_BACK,
@@ -242,7 +243,10 @@ def _validate_rollback(value: object) -> object:
     kinds = registry()
     unknown = [k for k in value if k not in kinds]
     if unknown:
-        raise ValueError(f"rollback: unknown task kind {unknown[0]!r} (one of {sorted(kinds)})")
+        raise ValueError(
+            f"rollback: unknown task kind {show(unknown[0])} (one of {sorted(kinds)})"
+            + did_you_mean(unknown[0], kinds)
+        )
     if len(value) != 1:
         raise ValueError("rollback must name exactly one task kind")
     name, config = next(iter(value.items()))
@@ -260,6 +264,8 @@ def task_model() -> type[TaskBase]:
 
 
 def _check_cron(value: str) -> str:
+    from croniter import croniter  # only files with a schedule pay for it
+
     if not croniter.is_valid(value):
         raise ValueError(f"invalid cron expression {value!r}")
     return value
@@ -271,7 +277,7 @@ Cron = Annotated[str, AfterValidator(_check_cron)]
 class WorkflowDefaults(_Strict):
     """Repo-wide defaults in ``podium.yaml``; a workflow's own keys win."""
 
-    on_failure: OnFailure | None = None
+    on_failure: FailurePolicy | None = None
     concurrency: int | None = Field(default=None, ge=1, le=1000)
     notify: dict[str, NotifyRoute] | None = None
     forbid_self_approval: bool | None = None
@@ -298,6 +304,13 @@ class RepoConfig(_Strict):
     operators: list[str] = Field(default_factory=list)
     notify: dict[str, NotifyRoute] = Field(default_factory=dict)
     forbid_self_approval: bool = False
+    allow_empty: bool = Field(
+        default=False,
+        description=(
+            "allow a revision with no workflows while tasks are applied"
+            " (otherwise such a revision is refused)"
+        ),
+    )
 
 
 class WorkflowBase(_Strict):
@@ -305,7 +318,7 @@ class WorkflowBase(_Strict):
 
     name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
-    on_failure: OnFailure = OnFailure.ROLLBACK
+    on_failure: FailurePolicy = OnFailure.ROLLBACK
     concurrency: int = Field(default=4, ge=1, le=1000)
     schedule: Cron | None = None
     params: dict[str, EnvScalar] = Field(default_factory=dict)

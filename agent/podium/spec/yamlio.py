@@ -3,16 +3,21 @@
 Only plain data comes out (mappings, sequences, scalars). Every key and sequence
 item gets its 1-based line in a :class:`LineMap` so that validation errors can
 point at ``file:line``. ``on``/``off``/``yes``/``no`` stay strings (YAML 1.2), so a
-key like ``on:`` means what it says.
+key like ``on:`` means what it says; so do dates such as ``2024-02-30`` (YAML 1.2
+has no implicit timestamps). A value its tag cannot build (``!!int abc``,
+``!!bool maybe``, an integer of more than 4300 digits) is a problem on its line.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from podium.spec.deadline import LoadTimeout
 
 MAX_NODES = 100_000
 """Upper bound of nodes after alias expansion; a billion-laughs file is refused."""
@@ -26,8 +31,16 @@ _FAST_BASE: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader
 class _Loader(yaml.SafeLoader):
     """The pure-Python SafeLoader with YAML 1.2 booleans (only true/false).
 
-    Used to describe a syntax error: its messages are the clearer ones.
+    Used to describe a syntax error: its messages are the clearer ones. Being slower,
+    it calls ``check`` (a deadline) for every node it composes.
     """
+
+    check: Callable[[], None] | None = None
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check is not None:
+            self.check()
+        return super().compose_node(parent, index)
 
 
 class _FastLoader(_FAST_BASE):  # type: ignore[valid-type,misc]
@@ -53,8 +66,9 @@ class _FastLoader(_FAST_BASE):  # type: ignore[valid-type,misc]
         return tag
 
 
+_YAML_1_1_ONLY = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
 _RESOLVERS = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    key: [(tag, rx) for tag, rx in resolvers if tag not in _YAML_1_1_ONLY]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 for _cls in (_Loader, _FastLoader):
@@ -92,6 +106,8 @@ class Parsed:
     data: Any
     lines: LineMap
     problems: list[YamlProblem]
+    invalid: set[Path] = field(default_factory=set)
+    """Paths of values their tag could not build (kept as their text, already a problem)."""
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int], stack: set[int]) -> int:
@@ -142,6 +158,14 @@ def _bomb_line(node: yaml.Node, memo: dict[int, int]) -> int:
 _STR_TAG = "tag:yaml.org,2002:str"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MAP_TAG = "tag:yaml.org,2002:map"
+_INT_TAG = "tag:yaml.org,2002:int"
+MAX_INT_BITS = 14_284
+"""Integers are refused above 4300 decimal digits (Python's own limit for int <-> str)."""
+_CHECK_EVERY = 256
+
+
+def _preview(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 class _Builder:
@@ -151,20 +175,59 @@ class _Builder:
     with merge keys (``<<``) is built by PyYAML instead (``needs_fallback``).
     """
 
-    def __init__(self, loader: yaml.SafeLoader, lines: LineMap, problems: list[YamlProblem]):
+    def __init__(
+        self,
+        loader: yaml.SafeLoader,
+        lines: LineMap,
+        problems: list[YamlProblem],
+        check: Callable[[], None] | None = None,
+    ):
         self.loader = loader
         self.lines = lines
         self.problems = problems
         self.needs_fallback = False
+        self.check = check
+        self.count = 0
+        self.invalid: set[Path] = set()
+
+    def _construct(self, node: yaml.Node, path: Path) -> Any:
+        """PyYAML's constructor for one tagged node; a value it cannot build is a problem."""
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError:
+            raise  # e.g. a python tag: refused for the whole document
+        except Exception as exc:
+            line = node.start_mark.line + 1
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            raw = node.value if isinstance(node.value, str) else None
+            if tag == "int" and raw is not None and "limit" in str(exc):
+                message = "integer longer than 4300 digits"
+            elif raw is not None:
+                message = f"invalid !!{tag} value {_preview(raw)}"
+            else:
+                message = f"invalid !!{tag} value ({type(exc).__name__})"
+            self.problems.append(YamlProblem(line, message))
+            self.invalid.add(path)
+            return raw
+        if node.tag == _INT_TAG and isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+            self.problems.append(
+                YamlProblem(node.start_mark.line + 1, "integer longer than 4300 digits")
+            )
+            self.invalid.add(path)
+            return node.value
+        return value
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.check is not None and self.count % _CHECK_EVERY == 0:
+            self.check()
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR_TAG:
                 return node.value
-            return self.loader.construct_object(node, deep=True)
+            return self._construct(node, path)
         if node.tag not in (_SEQ_TAG, _MAP_TAG):  # sets, omaps, unknown or python tags
             self.lines.lines.setdefault(path, node.start_mark.line + 1)
-            return self.loader.construct_object(node, deep=True)
+            return self._construct(node, path)
         if isinstance(node, yaml.SequenceNode):
             out: list[Any] = []
             for index, item in enumerate(node.value):
@@ -173,7 +236,7 @@ class _Builder:
             return out
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
-        return self.loader.construct_object(node, deep=True)  # pragma: no cover
+        return self._construct(node, path)  # pragma: no cover
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
@@ -217,26 +280,33 @@ def _error_line(text: str, exc: yaml.MarkedYAMLError) -> int:
     return line
 
 
-def parse_yaml(text: str) -> Parsed:
+def parse_yaml(text: str, check: Callable[[], None] | None = None) -> Parsed:
     """Parse one YAML document with line information; never raises for bad input.
 
     The fast (libyaml) parser goes first; a file it refuses is parsed again by the
     pure-Python one, whose error messages and positions are the ones reported.
+    ``check`` (a deadline) is called as the work goes; what it raises passes through.
     """
     if _FastLoader is not _Loader:
-        parsed = _parse(text, _FastLoader)
+        parsed = _parse(text, _FastLoader, check)
         if not parsed.problems or parsed.data is not None:
             return parsed
-    return _parse(text, _Loader)
+    return _parse(text, _Loader, check)
 
 
-def _parse(text: str, loader_class: type[yaml.SafeLoader]) -> Parsed:
+def _parse(
+    text: str, loader_class: type[yaml.SafeLoader], check: Callable[[], None] | None
+) -> Parsed:
     loader: yaml.SafeLoader | None = None
     try:
         loader = loader_class(text)
+        if isinstance(loader, _Loader):
+            loader.check = check
         node = loader.get_single_node()
         if node is None:
             return Parsed(None, LineMap(), [])
+        if check is not None:
+            check()
         memo: dict[int, int] = {}
         if "*" in text and _expanded_size(node, memo, set()) > MAX_NODES:
             return Parsed(
@@ -251,11 +321,18 @@ def _parse(text: str, loader_class: type[yaml.SafeLoader]) -> Parsed:
             )
         lines = LineMap({(): node.start_mark.line + 1})
         problems: list[YamlProblem] = []
-        builder = _Builder(loader, lines, problems)
+        builder = _Builder(loader, lines, problems, check)
         data = builder.build(node, ())
         if builder.needs_fallback:
-            data = loader.construct_document(node)
-        return Parsed(data, lines, problems)
+            try:
+                data = loader.construct_document(node)
+            except yaml.MarkedYAMLError:
+                raise
+            except Exception as exc:  # a bad tagged value, reported above when found
+                if not problems:
+                    problems.append(YamlProblem(1, f"YAML error: {_one_line(exc)}"))
+                return Parsed(None, lines, problems)
+        return Parsed(data, lines, problems, builder.invalid)
     except yaml.MarkedYAMLError as exc:
         what = exc.problem or exc.context or "invalid YAML"
         return Parsed(
@@ -275,9 +352,20 @@ def _parse(text: str, loader_class: type[yaml.SafeLoader]) -> Parsed:
         return Parsed(None, LineMap(), [YamlProblem(1, f"YAML error: {message}")])
     except RecursionError:
         return Parsed(None, LineMap(), [YamlProblem(1, "YAML nesting is too deep")])
+    except LoadTimeout:
+        raise
+    except Exception as exc:  # defence in depth: whatever PyYAML raises is a problem
+        return Parsed(None, LineMap(), [YamlProblem(1, f"YAML error: {_one_line(exc)}")])
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _one_line(exc: BaseException) -> str:
+    message = " ".join(str(exc).split())
+    if len(message) > 200:
+        message = message[:197] + "..."
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 __all__ = ["MAX_NODES", "LineMap", "Parsed", "YamlProblem", "parse_yaml"]

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from podium.planner import Applied, Failure
+from podium.planner import Applied, Failure, Hold
 from podium.store.connection import Connection, dumps
 from podium.store.records import (
     loads,
@@ -116,6 +116,37 @@ class AppliedStore(Connection):
         with self.tx():
             self._x("DELETE FROM failures WHERE workflow = ?", (workflow,))
 
+    # -- holds: interrupted non-idempotent attempts waiting for a human ------------
+
+    def set_hold(
+        self,
+        workflow: str,
+        task: str,
+        fingerprint: str,
+        phase: str,
+        run_id: int,
+        attempt_id: int | None,
+        reason: str,
+    ) -> None:
+        with self.tx():
+            self._x(
+                "INSERT OR REPLACE INTO holds (workflow, task, fingerprint, phase, run_id,"
+                " attempt_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (workflow, task, fingerprint, phase, run_id, attempt_id, reason, time.time()),
+            )
+
+    def clear_hold(self, workflow: str, task: str) -> bool:
+        """Drop a task's hold (a human decided); False when it had none."""
+        with self.tx():
+            cur = self._x("DELETE FROM holds WHERE workflow = ? AND task = ?", (workflow, task))
+            return cur.rowcount > 0
+
+    def holds_all(self) -> dict[tuple[str, str], Hold]:
+        return {
+            (r["workflow"], r["task"]): Hold(r["fingerprint"], r["run_id"], r["phase"], r["reason"])
+            for r in self._all("SELECT * FROM holds")
+        }
+
     # -- workflows and files ----------------------------------------------------
 
     def touch_workflow(self, name: str, file: str, now: float) -> None:
@@ -129,12 +160,16 @@ class AppliedStore(Connection):
     def workflow_rows(self) -> dict[str, dict[str, Any]]:
         return {r["name"]: dict(r) for r in self._all("SELECT * FROM workflows")}
 
-    def set_workflow_status(self, name: str, status: str, reason: str, message: str) -> None:
+    def set_workflow_status(
+        self, name: str, status: str, reason: str, message: str, outstanding: int | None = None
+    ) -> None:
+        """A workflow's condition (Ready/Reconciling/Stalled, a reason, a message) and, when
+        given, how many of its tasks the last plan found outstanding."""
         with self.tx():
             self._x(
-                "UPDATE workflows SET status = ?, reason = ?, message = ?, updated_at = ?"
-                " WHERE name = ?",
-                (status, reason, message, time.time(), name),
+                "UPDATE workflows SET status = ?, reason = ?, message = ?, updated_at = ?,"
+                " outstanding = COALESCE(?, outstanding) WHERE name = ?",
+                (status, reason, message, time.time(), outstanding, name),
             )
 
     def set_workflow_applied_revision(self, name: str, revision: str) -> None:

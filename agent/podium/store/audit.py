@@ -23,7 +23,15 @@ class AuditStore(Connection):
     # -- approvals --------------------------------------------------------------
 
     def _approval(self, row: sqlite3.Row) -> ApprovalRecord:
-        return ApprovalRecord(**{**dict(row), "approvers": loads(row["approvers"]) or []})
+        return ApprovalRecord(
+            **{
+                **dict(row),
+                "approvers": loads(row["approvers"]) or [],
+                "forbid_self_approval": None
+                if row["forbid_self_approval"] is None
+                else bool(row["forbid_self_approval"]),
+            }
+        )
 
     def create_approval(
         self,
@@ -35,12 +43,15 @@ class AuditStore(Connection):
         deadline: float | None,
         on_timeout: str,
         author_email: str | None = None,
+        committer_email: str | None = None,
+        forbid_self_approval: bool = False,
     ) -> ApprovalRecord:
+        """A pending request; the four-eyes rule and the people it concerns are kept with it."""
         with self.tx():
             cur = self._x(
                 "INSERT INTO approvals (run_id, task, fingerprint, revision, status, approvers,"
-                " requested_at, deadline, on_timeout, author_email)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                " requested_at, deadline, on_timeout, author_email, committer_email,"
+                " forbid_self_approval) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     task,
@@ -51,6 +62,8 @@ class AuditStore(Connection):
                     deadline,
                     on_timeout,
                     author_email,
+                    committer_email,
+                    int(forbid_self_approval),
                 ),
             )
             approval_id = int(cur.lastrowid or 0)

@@ -7,7 +7,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -19,6 +19,17 @@ from podium.store.schema import MIGRATIONS, SCHEMA_VERSION
 def dumps(value: Any) -> str:
     """Canonical JSON for stored columns."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _explain(exc: sqlite3.Error, path: Path) -> str:
+    """A one-line reason a state file cannot be opened or written."""
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        return "it is read-only (file, directory or filesystem); Podium must write its state"
+    if "unable to open" in text:
+        where = path if path.exists() else path.parent
+        return f"cannot open it (check that {where} exists and is writable)"
+    return text
 
 
 class _Transaction:
@@ -68,7 +79,7 @@ class _Transaction:
 class Connection:
     """The state store's connection: opening, migrations, transactions, key/value."""
 
-    def __init__(self, path: Path | str, *, durable: bool = False) -> None:
+    def __init__(self, path: Path | str, *, durable: bool = False, read_only: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._depth = 0
@@ -76,6 +87,12 @@ class Connection:
         self._tx = _Transaction(self)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
+            raise ConfigError(
+                f"state store {self.path}: cannot create {self.path.parent}: {reason}"
+            ) from None
+        try:
             self._db = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False, timeout=30
             )
@@ -85,8 +102,11 @@ class Connection:
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._retry_locked(self._migrate)
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"state store {self.path}: {exc}") from exc
+            if not read_only:  # an immutable file or a read-only mount says so at once
+                with self.tx():
+                    self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES ('opened', 1)")
+        except sqlite3.Error as exc:
+            raise ConfigError(f"state store {self.path}: {_explain(exc, self.path)}") from None
 
     # -- plumbing -------------------------------------------------------------
 
@@ -130,6 +150,22 @@ class Connection:
     def tx(self) -> _Transaction:
         """One write transaction (re-entrant: inner blocks join the outer one)."""
         return self._tx
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the current write transaction that an exception undoes alone: the
+        writes before it stay, the transaction goes on (opens one if none is open)."""
+        with self.tx():
+            name = f"sp{self._depth}"
+            self._db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute(f"ROLLBACK TO {name}")
+                    self._db.execute(f"RELEASE {name}")
+                raise
+            self._db.execute(f"RELEASE {name}")
 
     def _rollback(self) -> None:
         # SQLite may have rolled back already (some errors do): nothing more to undo then

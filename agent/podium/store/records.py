@@ -92,6 +92,9 @@ class ApprovalRecord:
     decided_at: float | None
     comment: str | None
     via: str | None
+    committer_email: str | None = None
+    forbid_self_approval: bool | None = None
+    """Four-eyes, as bound when the request was made (from the last applied revision)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,16 @@ class OutboxItem:
 
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def loads_definition(text: str) -> dict[str, Any]:
+    """A run's stored definition; a damaged one reads as empty (whoever needs its content
+    fails on that run alone, and listings still show the run)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 __all__ = [

@@ -17,6 +17,7 @@ from podium.store.records import (
     RunRecord,
     RunTaskRecord,
     loads,
+    loads_definition,
 )
 
 ACTIVE_STATUSES = tuple(s.value for s in RunStatus if s not in RUN_TERMINAL)
@@ -41,7 +42,7 @@ class RunStore(Connection):
             **{
                 **dict(row),
                 "status": RunStatus(row["status"]),
-                "definition": loads(row["definition"]),
+                "definition": loads_definition(row["definition"]),
             }
         )
 
@@ -90,6 +91,11 @@ class RunStore(Connection):
             raise NotFoundError(f"no run {run_id}")
         return self._run(row)
 
+    def workflow_of_run(self, run_id: int) -> str | None:
+        """The workflow of a run, read without decoding anything else."""
+        row = self._one("SELECT workflow FROM runs WHERE id = ?", (run_id,))
+        return None if row is None else str(row["workflow"])
+
     def list_runs(
         self, workflow: str | None = None, limit: int = 50, active_only: bool = False
     ) -> list[RunRecord]:
@@ -113,6 +119,21 @@ class RunStore(Connection):
             ACTIVE_STATUSES,
         )
         return {int(r["id"]): RunStatus(r["status"]) for r in rows}
+
+    def run_finish_times(self) -> list[tuple[int, float | None]]:
+        """(id, finished_at) of every run; None for one that has not finished."""
+        rows = self._all("SELECT id, finished_at FROM runs ORDER BY id")
+        return [(int(r["id"]), r["finished_at"]) for r in rows]
+
+    def active_run_heads(self) -> list[tuple[int, str, RunStatus]]:
+        """(id, workflow, status) of every run not finished yet, oldest first; nothing else
+        is read or decoded (a run with a damaged definition still shows here)."""
+        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
+        rows = self._all(
+            f"SELECT id, workflow, status FROM runs WHERE status IN ({marks}) ORDER BY id",  # noqa: S608
+            ACTIVE_STATUSES,
+        )
+        return [(int(r["id"]), str(r["workflow"]), RunStatus(r["status"])) for r in rows]
 
     def active_runs(self) -> list[RunRecord]:
         return sorted(self.list_runs(limit=100000, active_only=True), key=lambda r: r.id)

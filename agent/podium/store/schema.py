@@ -104,6 +104,19 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE applied;
     ALTER TABLE applied_v2 RENAME TO applied;
     """,
+    # 3: "needs a human" marks that outlive a run (an interrupted non-idempotent attempt),
+    # the outstanding count of each workflow's last plan (for ``podium status``), and the
+    # four-eyes rule bound to each approval request with the committer it concerns
+    """
+    CREATE TABLE holds (
+        workflow TEXT NOT NULL, task TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        phase TEXT NOT NULL, run_id INTEGER NOT NULL, attempt_id INTEGER,
+        reason TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (workflow, task)
+    );
+    ALTER TABLE workflows ADD COLUMN outstanding INTEGER;
+    ALTER TABLE approvals ADD COLUMN committer_email TEXT;
+    ALTER TABLE approvals ADD COLUMN forbid_self_approval INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,13 +14,12 @@ import os
 import threading
 from collections.abc import Mapping
 
-import structlog
-
 from podium.integration import Integration, IntegrationContext
+from podium.log import get_logger
 
 from .config import SlackConfig
 
-log = structlog.get_logger("podium.slack")
+log = get_logger("podium.slack")
 
 NOT_CONFIGURED = "slack not configured: console notifications and CLI approvals"
 _said = threading.Event()
@@ -50,7 +49,20 @@ def setup(ctx: IntegrationContext, env: Mapping[str, str] | None = None) -> Inte
             "slack_interactivity_disabled",
             hint="set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)",
         )
+    elif config.http_enabled and not config.socket_mode and not _listening(ctx):
+        log.warning(
+            "slack_clicks_cannot_arrive",
+            hint="SLACK_SIGNING_SECRET is set but the agent serves no HTTP face: buttons and"
+            " slash commands cannot reach /slack/events; start it with --listen (behind"
+            " HTTPS) or use Socket Mode (SLACK_APP_TOKEN)",
+        )
     return integration
+
+
+def _listening(ctx: IntegrationContext) -> bool:
+    """Whether the agent serves HTTP (unknown settings: assume it does)."""
+    settings = ctx.settings
+    return settings is None or bool(getattr(settings, "listen", None))
 
 
 __all__ = ["NOT_CONFIGURED", "SlackConfig", "setup"]

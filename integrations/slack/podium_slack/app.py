@@ -8,10 +8,12 @@ before any listener runs. Socket Mode (``SLACK_APP_TOKEN``) needs no public URL.
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import time
+from collections.abc import Mapping
 from typing import Any
 
-import structlog
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode.builtin import SocketModeHandler
 from slack_bolt.adapter.starlette import SlackRequestHandler
@@ -19,15 +21,40 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from slack_sdk import WebClient
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from podium.http.body import CLOSE, BodyRefused, read_body
+from podium.log import get_logger
 
 from .config import SlackConfig
 
-log = structlog.get_logger("podium.slack")
+log = get_logger("podium.slack")
 
 EVENTS_PATH = "/slack/events"
 MAX_BODY = 1024 * 1024
+REPLAY_WINDOW = 300  # seconds, as bolt's SignatureVerifier
+_TIMESTAMP = re.compile(r"[0-9]{1,15}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+
+
+class _BoltLog(logging.Handler):
+    """bolt's log lines go through Podium's own logging (its format, its redaction), less
+    the notice that the token in SLACK_BOT_TOKEN is unused: the client given carries it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("As you gave `client` as well"):
+            return
+        get_logger("podium.slack.bolt").log(record.levelno, "slack_bolt", message=message)
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("podium.slack.bolt")
+    if not any(isinstance(h, _BoltLog) for h in logger.handlers):
+        logger.addHandler(_BoltLog())
+        logger.propagate = False
+    return logger
 
 
 def bolt_app(config: SlackConfig, client: WebClient) -> App:
@@ -38,8 +65,24 @@ def bolt_app(config: SlackConfig, client: WebClient) -> App:
         token_verification_enabled=False,  # Slack may be down when the agent starts
         process_before_response=False,  # ack first; listeners keep working after it
         name="podium",
-        logger=logging.getLogger("podium.slack.bolt"),
+        logger=_bolt_logger(),
     )
+
+
+def _plausible_signature(headers: Mapping[str, str]) -> bool:
+    """False when a signature header bolt would check is malformed or out of its window.
+
+    bolt itself answers 500 to a non-numeric timestamp or a non-ASCII signature; both
+    are refused here as the 401 bolt gives any other bad signature. Absent headers are
+    left to bolt (Slack's ``ssl_check`` comes unsigned)."""
+    stamp = headers.get("x-slack-request-timestamp")
+    signature = headers.get("x-slack-signature")
+    if stamp is not None:
+        if not _TIMESTAMP.fullmatch(stamp):
+            return False
+        if abs(time.time() - int(stamp)) > REPLAY_WINDOW:
+            return False
+    return signature is None or _SIGNATURE.fullmatch(signature) is not None
 
 
 class ThreadedSlackRequestHandler(SlackRequestHandler):
@@ -55,16 +98,17 @@ class ThreadedSlackRequestHandler(SlackRequestHandler):
     ) -> Response:
         if req.method != "POST":
             return await super().handle(req, addition_context_properties)
+        if not _plausible_signature(req.headers):  # refused before the body is read
+            return JSONResponse({"error": "invalid request"}, status_code=401, headers=CLOSE)
         try:
-            declared = int(req.headers.get("content-length") or 0)
-        except ValueError:
-            return PlainTextResponse("bad content-length", status_code=400)
-        if declared > MAX_BODY:
-            return PlainTextResponse("payload too large", status_code=413)
-        body = await req.body()
-        if len(body) > MAX_BODY:
-            return PlainTextResponse("payload too large", status_code=413)
-        bolt_request = to_bolt_request(req, body, addition_context_properties)
+            body = await read_body(req, MAX_BODY)
+        except BodyRefused as exc:
+            return exc.response()
+        try:
+            bolt_request = to_bolt_request(req, body, addition_context_properties)
+        except (UnicodeError, ValueError, AttributeError, TypeError):
+            # bolt parses the body before it checks the signature: garbage is refused here
+            return PlainTextResponse("malformed request", status_code=400)
         bolt_response = await run_in_threadpool(self.app.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
 

@@ -18,11 +18,12 @@ from slack_bolt import Ack, App
 
 from podium.directory import is_allowed
 from podium.errors import PodiumError
+from podium.log import get_logger
 
 from .deps import Deps
 from .text import clip, code_block, duration, emoji, escape, inline, label, person, short, when
 
-log = structlog.get_logger("podium.slack")
+log = get_logger("podium.slack")
 
 COMMAND = "/podium"
 OPERATOR_COMMANDS = frozenset({"sync", "retry"})

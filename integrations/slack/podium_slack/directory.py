@@ -15,16 +15,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from podium.directory import Directory, StaticDirectory
+from podium.log import get_logger
 from podium.notify.base import RetryLater
 from podium.rundef import directory_from
 
 from .api import SlackApi, SlackError
 from .text import escape, is_user_id
 
-log = structlog.get_logger("podium.slack")
+log = get_logger("podium.slack")
 
 NOT_FOUND = frozenset({"user_not_found", "users_not_found", "no_such_subteam"})
 _MISSING = object()

@@ -18,6 +18,7 @@ from slack_bolt import Ack, App
 
 from podium.directory import is_allowed
 from podium.errors import DecisionError, NotFoundError
+from podium.log import get_logger
 from podium.notify.base import RetryLater
 
 from .api import SlackError
@@ -34,7 +35,7 @@ from .messages import Ref
 from .text import escape, inline
 from .views import approval_view
 
-log = structlog.get_logger("podium.slack")
+log = get_logger("podium.slack")
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from podium.errors import NotFoundError
+from podium.log import get_logger
 from podium.notify.base import RetryLater
 from podium.store.records import EventRecord, OutboxItem
 from podium.store.sqlite import SQLiteStore
@@ -35,7 +34,7 @@ from .publisher import Publisher, approval_key
 from .text import escape
 from .views import FailureView, failures_view, rollback_view, run_view
 
-log = structlog.get_logger("podium.slack")
+log = get_logger("podium.slack")
 
 MAX_PERMANENT_ATTEMPTS = 6
 """An ``ok: false`` answer that retrying cannot cure (unknown channel…) is dropped after this."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import threading
 
-import structlog
-
+from podium.log import get_logger
 from podium.notify.base import RetryLater
 
 from .api import SlackError
 from .publisher import Publisher
 
-log = structlog.get_logger("podium.slack")
+log = get_logger("podium.slack")
 
 
 class Sweeper:

@@ -1,0 +1,673 @@
+"""Containing task attempts: everything an attempt starts can be found and killed, whatever
+it does with sessions and process groups (``setsid``, a double fork, ``set -m``).
+
+One kind of containment is chosen per process, the first time a task is about to start
+(:func:`containment`), and logged once (``containment_selected``); :func:`describe` says
+which is in force, for status pages.
+
+``cgroup2``
+    Each attempt runs in a cgroup of its own, which its first process enters before the
+    command runs (see :mod:`podium.runners.spawn`), so nothing it starts can leave it.
+    The cgroups live in ``<the agent's cgroup>/podium-<hash of the data dir>/
+    agent-<pid>-<start>/slot-N``: one parent per data dir, so that two agents on one host
+    never meet, one directory per agent process, and slots that are reused (a fresh
+    cgroup per attempt costs more than starting the process). A slot names its attempt in
+    the extended attribute ``user.podium.attempt``. Killing is ``cgroup.kill`` (or freeze,
+    SIGKILL each member, thaw, on kernels without it); a slot emptied by ``cgroup.kill``
+    is removed rather than reused, since some kernels kill a child cloned into it.
+``proc-marker``
+    Where no cgroup2 hierarchy is writable (a container's default), or libc cannot start
+    a process inside a cgroup and nobody asked for one anyway (``PODIUM_CONTAINMENT``):
+    the attempt's process group; its descendants in ``/proc``'s process tree; and, since
+    the agent is a child subreaper, every orphan of the attempt, which the kernel hands
+    to the agent and which is known by the marker it inherited (``PODIUM_ATTEMPT_ID`` and
+    ``PODIUM_DATA_DIR``) or by the attempt's session.
+
+Either way the agent is a child subreaper: orphans of tasks become its children, and
+:func:`reap_orphans` collects those that have ended, and only those (never a child the
+agent waits for itself, such as ``git``, which runs in the agent's own session).
+
+After a restart, :func:`kill_attempt` stops what a dead agent's attempt left, through
+both its cgroup and its marker (with each process's start time, so that a reused pid is
+never taken for one of the attempt's), and returns once nothing of it is left.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import hashlib
+import os
+import signal
+import sys
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from podium import leftovers
+from podium.leftovers import Marker
+from podium.log import get_logger
+from podium.runners import spawn as spawning
+from podium.runners.spawn import CgroupTarget, Child
+
+log = get_logger(__name__)
+
+MODE_VAR = "PODIUM_CONTAINMENT"
+"""``auto`` (the default), ``cgroup2`` (also where it costs a ``/bin/sh`` step per task) or
+``proc-marker``."""
+MODES = ("auto", "cgroup2", "proc-marker")
+XATTR = "user.podium.attempt"
+PR_SET_CHILD_SUBREAPER = 36
+SETTLE = 2.0
+"""Seconds :func:`kill_attempt` keeps killing after SIGKILL before it gives up."""
+FREEZE_WAIT = 1.0
+"""Seconds to wait for a cgroup to report itself frozen (kernels without cgroup.kill)."""
+RELEASE_WAIT = 0.5
+"""Seconds a slot's killed processes get to exit before the slot is given up."""
+
+
+# -- one attempt ----------------------------------------------------------------------
+
+
+class Scope(ABC):
+    """One attempt's processes. :attr:`target` is where its first process must start."""
+
+    target: CgroupTarget | None = None
+
+    def __init__(self, marker: Marker | None) -> None:
+        self.marker = marker
+        self.child: Child | None = None
+
+    def started(self, child: Child) -> None:
+        """The attempt's first process exists."""
+        self.child = child
+
+    @abstractmethod
+    def alive(self) -> bool:
+        """Whether anything of the attempt still runs (zombies do not count)."""
+
+    @abstractmethod
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to every process of the attempt."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """The attempt is over: give back what it held."""
+
+    def _child_pid(self) -> int | None:
+        """The first process's pid while it is not reaped (after that it may be reused)."""
+        child = self.child
+        return child.pid if child is not None and child.returncode is None else None
+
+
+class MarkerScope(Scope):
+    """Process group, process tree, and the orphans the agent (a subreaper) received."""
+
+    def alive(self) -> bool:
+        child = self.child
+        if child is None:
+            return False
+        if leftovers.group_alive(child.pid):
+            return True
+        return any(leftovers.live(pid) for pid in self._members(include_child=False))
+
+    def signal(self, sig: signal.Signals) -> None:
+        child = self.child
+        if child is None:
+            return
+        members = self._members(include_child=True)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, sig)
+        leftovers.send(members, sig)
+
+    def release(self) -> None:
+        """Nothing to give back: the process table is not held."""
+
+    def _members(self, include_child: bool) -> set[int]:
+        roots = _orphans.of(self.child.pid if self.child else 0, self.marker)
+        pid = self._child_pid()
+        found = leftovers.descendants(roots)
+        if pid is not None:
+            found |= leftovers.descendants([pid])
+            if not include_child:
+                found.discard(pid)
+        found.discard(os.getpid())
+        return found
+
+
+class CgroupScope(Scope):
+    """Everything in the attempt's cgroup slot."""
+
+    def __init__(self, marker: Marker | None, pool: _CgroupPool, slot: _Slot) -> None:
+        super().__init__(marker)
+        self._pool = pool
+        self._slot: _Slot | None = slot
+        self.target = slot.target
+
+    def alive(self) -> bool:
+        return self._slot is not None and bool(self._slot.procs())
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self._slot is None:
+            return
+        pid = self._child_pid()  # it may still be on its way into the slot (/bin/sh step)
+        if pid is not None:
+            leftovers.send([pid], sig)
+        if sig == signal.SIGKILL:
+            self._slot.kill()
+        else:
+            leftovers.send(self._slot.procs(), sig)
+
+    def release(self) -> None:
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            self._pool.release(slot)
+
+
+# -- the choice ---------------------------------------------------------------------
+
+
+@dataclass
+class Containment:
+    """The containment in force in this process."""
+
+    kind: str
+    reason: str = ""
+    pool: _CgroupPool | None = None
+    subreaper: bool = False
+
+    def enter(self, env: Mapping[str, str]) -> Scope:
+        """A scope for an attempt about to start with ``env`` (its marker, if any, and its
+        data dir come from there)."""
+        marker = Marker.of_env(env)
+        if self.pool is not None:
+            try:
+                slot = self.pool.acquire(env.get(leftovers.DATA_DIR_VAR), marker)
+            except OSError as exc:
+                log.warning("containment_cgroup_unavailable", error=str(exc))
+            else:
+                return CgroupScope(marker, self.pool, slot)
+        return MarkerScope(marker)
+
+    def describe(self, data_dir: Path | str | None = None) -> dict[str, str]:
+        """What is in force, for a status page: ``containment`` and its ``path`` (cgroup2)
+        or ``reason`` (proc-marker), and whether the agent is a child subreaper."""
+        out = {"containment": self.kind}
+        if self.pool is not None:
+            path = self.pool.parent(str(data_dir)) if data_dir is not None else self.pool.base
+            out.update(path=str(path), join=self.pool.join)
+        else:
+            out["reason"] = self.reason
+        out["subreaper"] = "yes" if self.subreaper else "no"
+        return out
+
+
+_chosen: dict[str, Containment] = {}
+_choose_lock = threading.Lock()
+
+
+def containment() -> Containment:
+    """The containment in force (chosen and logged on first use, per ``PODIUM_CONTAINMENT``)."""
+    mode = os.environ.get(MODE_VAR, "auto").strip() or "auto"
+    chosen = _chosen.get(mode)
+    if chosen is None:
+        with _choose_lock:
+            chosen = _chosen.get(mode)
+            if chosen is None:
+                chosen = _chosen[mode] = _choose(mode)
+    return chosen
+
+
+def describe(data_dir: Path | str | None = None) -> dict[str, str]:
+    """:meth:`Containment.describe` of the containment in force."""
+    return containment().describe(data_dir)
+
+
+def _choose(mode: str) -> Containment:
+    if mode not in MODES:
+        log.warning("containment_mode_unknown", value=mode, known=list(MODES))
+        mode = "auto"
+    subreaper = _become_subreaper()
+    pool: _CgroupPool | None = None
+    reason = ""
+    if mode == "proc-marker":
+        reason = f"{MODE_VAR}=proc-marker"
+    else:
+        base, reason = _cgroup_base()
+        if base is not None:
+            native = spawning.cgroup_spawn_native()
+            if native or mode == "cgroup2":
+                pool = _CgroupPool(base, "clone3" if native else "shell")
+                atexit.register(pool.close)
+            else:
+                reason = (
+                    f"{_libc_name()} cannot start a process inside a cgroup (glibc 2.39+"
+                    f" can); {MODE_VAR}=cgroup2 uses {base} anyway, with one /bin/sh step"
+                    " more per task"
+                )
+    chosen = Containment("cgroup2" if pool else "proc-marker", reason, pool, subreaper)
+    if pool is not None:
+        log.info("containment_selected", containment="cgroup2", path=str(pool.base), join=pool.join)
+    else:
+        log.info("containment_selected", containment="proc-marker", reason=reason)
+    return chosen
+
+
+def _become_subreaper() -> bool:
+    """Make this process the child subreaper of everything it starts (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _libc_name() -> str:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or "this libc"
+    except (ValueError, OSError):
+        return "this libc"
+
+
+# -- cgroups --------------------------------------------------------------------------
+
+
+def _cgroup2_dir() -> tuple[Path | None, str]:
+    """The directory of this process's own cgroup in a cgroup2 hierarchy, or why none."""
+    if not sys.platform.startswith("linux"):
+        return None, "not Linux"
+    try:
+        own = next(
+            line[3:].strip()
+            for line in Path("/proc/self/cgroup").read_text().splitlines()
+            if line.startswith("0::")
+        )
+    except (OSError, StopIteration):
+        return None, "no cgroup2 hierarchy (/proc/self/cgroup has no 0:: line)"
+    try:
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError as exc:
+        return None, f"cannot read /proc/self/mountinfo: {exc.strerror}"
+    for line in mounts:
+        fields, _, tail = line.partition(" - ")
+        parts = fields.split()
+        if not tail.startswith("cgroup2 ") or len(parts) < 5:
+            continue
+        root, point = _unescape(parts[3]), _unescape(parts[4])
+        if own == root or own.startswith(root.rstrip("/") + "/"):
+            return Path(point) / own[len(root) :].lstrip("/"), ""
+    return None, "no cgroup2 hierarchy mounted where this process's cgroup is"
+
+
+def _cgroup_base() -> tuple[Path | None, str]:
+    """This process's cgroup2 directory if the agent can make cgroups there, or why not."""
+    base, reason = _cgroup2_dir()
+    if base is None:
+        return None, reason
+    probe = base / f"podium-probe-{os.getpid()}"
+    try:
+        probe.mkdir(exist_ok=True)
+    except OSError as exc:
+        return None, f"cannot create a cgroup in {base}: {exc.strerror}"
+    try:
+        if not (probe / "cgroup.kill").exists() and not (probe / "cgroup.freeze").exists():
+            return None, f"cgroups in {base} have neither cgroup.kill nor cgroup.freeze"
+    finally:
+        with contextlib.suppress(OSError):
+            probe.rmdir()
+    return base, ""
+
+
+def _unescape(text: str) -> str:
+    """A mountinfo path: spaces, tabs, newlines and backslashes are octal escapes."""
+    for code in ("\\040", "\\011", "\\012", "\\134"):
+        text = text.replace(code, chr(int(code[1:], 8)))
+    return text
+
+
+def _parent_name(data_dir: str | None) -> str:
+    real = os.path.realpath(data_dir) if data_dir else ""
+    return "podium-" + hashlib.sha256(real.encode()).hexdigest()[:12]
+
+
+@dataclass(eq=False)
+class _Slot:
+    path: Path
+    target: CgroupTarget
+    procs_fd: int
+    home: Path
+    kill_file: bool
+    killed: bool = False
+    """``cgroup.kill`` was used: some kernels then SIGKILL a child cloned into the cgroup
+    at birth (its kill count no longer matches), so the slot is not used again."""
+
+    def procs(self) -> list[int]:
+        """The pids in the slot (exited processes, zombies included, are not)."""
+        try:
+            raw = os.pread(self.procs_fd, 1 << 16, 0)
+            if len(raw) == 1 << 16:
+                raw = (self.path / "cgroup.procs").read_bytes()
+        except OSError:
+            return []
+        return [int(pid) for pid in raw.split()]
+
+    def kill(self) -> None:
+        """SIGKILL everything in the slot, forks in flight included."""
+        self.killed = self.killed or self.kill_file
+        _kill_cgroup(self.path, self.kill_file)
+
+    def close(self) -> None:
+        os.close(self.target.fd)
+        os.close(self.procs_fd)
+
+
+@dataclass(eq=False)
+class _CgroupPool:
+    """The cgroup slots of this process, per data dir."""
+
+    base: Path
+    join: str
+    _free: dict[Path, list[_Slot]] = field(default_factory=dict)
+    _count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _kill_file: bool | None = None
+    _busy: list[_Slot] = field(default_factory=list)
+    _homes: dict[str | None, Path] = field(default_factory=dict)
+
+    def parent(self, data_dir: str | None) -> Path:
+        return self.base / _parent_name(data_dir)
+
+    def acquire(self, data_dir: str | None, marker: Marker | None) -> _Slot:
+        """An empty slot for an attempt (named in its extended attribute)."""
+        home = self._homes.get(data_dir)
+        if home is None:
+            name = f"agent-{os.getpid()}-{_own_start()}"
+            home = self._homes[data_dir] = self.parent(data_dir) / name
+        with self._lock:
+            free = self._free.get(home)
+            if free is None:
+                free = self._free[home] = []
+                _make_home(home)
+            slot = free.pop() if free else None
+            if slot is None:
+                self._count += 1
+                slot = self._new_slot(home, home / f"slot-{self._count}")
+        with contextlib.suppress(OSError):
+            os.setxattr(slot.path, XATTR, marker.attempt.encode() if marker else b"")
+        return slot
+
+    def release(self, slot: _Slot) -> None:
+        """Take a slot back once nothing runs in it; killed processes get a moment to
+        exit, and a slot still busy after that is not used again."""
+        end = time.monotonic() + RELEASE_WAIT
+        while slot.procs():
+            if time.monotonic() >= end:
+                log.warning("cgroup_slot_still_busy", path=str(slot.path))
+                with self._lock:
+                    self._busy.append(slot)
+                return
+            time.sleep(0.01)
+        if slot.killed:
+            slot.close()
+            with contextlib.suppress(OSError):
+                slot.path.rmdir()
+            return
+        with self._lock:
+            self._free.setdefault(slot.home, []).append(slot)
+
+    def close(self) -> None:
+        """Remove the empty slots and this process's directories (at exit)."""
+        with self._lock:
+            for slot in [s for slots in self._free.values() for s in slots] + self._busy:
+                slot.close()
+                with contextlib.suppress(OSError):
+                    slot.path.rmdir()
+            for home in self._free:
+                for done in (home, home.parent):  # the parent stays while another uses it
+                    with contextlib.suppress(OSError):
+                        done.rmdir()
+            self._free.clear()
+            self._busy.clear()
+
+    def _new_slot(self, home: Path, path: Path) -> _Slot:
+        try:
+            path.mkdir()
+        except FileExistsError:
+            if _read(path / "cgroup.procs").strip():
+                raise OSError(errno.EBUSY, "cgroup in use", str(path)) from None
+        if self._kill_file is None:
+            self._kill_file = (path / "cgroup.kill").exists()
+        fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            procs = os.open(path / "cgroup.procs", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            os.close(fd)
+            raise
+        return _Slot(path, CgroupTarget(str(path), fd), procs, home, self._kill_file)
+
+
+def _make_home(home: Path) -> None:
+    """This process's directory under the data dir's parent; empty ones that dead agents
+    left are removed on the way (busy ones wait for :func:`kill_attempt`)."""
+    home.parent.mkdir(exist_ok=True)
+    home.mkdir(exist_ok=True)
+    for other in home.parent.iterdir():
+        if other == home or not other.name.startswith("agent-") or _agent_alive(other.name):
+            continue
+        for slot in other.glob("slot-*"):
+            with contextlib.suppress(OSError):
+                slot.rmdir()
+        with contextlib.suppress(OSError):
+            other.rmdir()
+
+
+def _agent_alive(name: str) -> bool:
+    """Whether the agent a directory ``agent-<pid>-<start>`` belongs to still runs."""
+    _, pid, start = [*name.split("-"), "", ""][:3]
+    if not pid.isdigit() or not start.isdigit():
+        return False
+    stat = leftovers.read_stat(int(pid))
+    return stat is not None and not stat.zombie and stat.start == int(start)
+
+
+def _own_start() -> int:
+    stat = leftovers.read_stat(os.getpid())
+    return stat.start if stat is not None else 0
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _kill_cgroup(path: Path, kill_file: bool) -> None:
+    """SIGKILL everything in a cgroup: ``cgroup.kill``, or (older kernels) freeze it so
+    that nothing forks meanwhile, SIGKILL each member, thaw."""
+    try:
+        if kill_file:
+            (path / "cgroup.kill").write_text("1")
+            return
+        (path / "cgroup.freeze").write_text("1")
+        end = time.monotonic() + FREEZE_WAIT
+        while b"frozen 1" not in _read(path / "cgroup.events") and time.monotonic() < end:
+            time.sleep(0.005)
+        leftovers.send([int(pid) for pid in _read(path / "cgroup.procs").split()], signal.SIGKILL)
+        (path / "cgroup.freeze").write_text("0")
+    except OSError as exc:
+        log.warning("cgroup_kill_failed", path=str(path), error=str(exc))
+        leftovers.send([int(pid) for pid in _read(path / "cgroup.procs").split()], signal.SIGKILL)
+
+
+def _slots_of(marker: Marker) -> list[Path]:
+    """Busy cgroup slots of the data dir's agents whose attribute names the attempt."""
+    base, _ = _cgroup2_dir()
+    if base is None:
+        return []
+    parent = base / _parent_name(marker.data_dir)
+    found: list[Path] = []
+    for slot in parent.glob("agent-*/slot-*"):
+        try:
+            named = os.getxattr(slot, XATTR).decode()
+        except OSError:
+            continue
+        if named == marker.attempt and _read(slot / "cgroup.procs").strip():
+            found.append(slot)
+    return found
+
+
+# -- orphans --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Orphan:
+    start: int
+    sid: int
+    marker: Marker | None
+
+
+class _Orphans:
+    """The agent's children that it did not spawn itself and that are not in its own
+    session: orphans of tasks, handed to the agent because it is a subreaper (they go to
+    its main thread). Those that have ended are reaped whenever they are looked at."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, _Orphan] = {}
+        self._ours: set[int] = set()
+        """Children in the agent's own session (git and such): never an orphan of a task."""
+        self._fd: tuple[int, int] | None = None
+        """This process's pid and its main thread's ``children`` file, kept open (a read
+        costs a tenth of an open)."""
+
+    def of(self, sid: int, marker: Marker | None) -> list[int]:
+        """Live orphans of the attempt whose session is ``sid`` or that carry ``marker``."""
+        return [
+            pid
+            for pid, orphan in self.scan().items()
+            if orphan.sid == sid or (marker is not None and marker.same(orphan.marker))
+        ]
+
+    def scan(self) -> dict[int, _Orphan]:
+        """Reap the orphans that have ended; return the live ones."""
+        out: dict[int, _Orphan] = {}
+        direct, ours = spawning.direct_pids(), self._ours
+        if all(pid in direct or pid in ours for pid in self._children()):
+            return out  # the common case: no orphan at all
+        with spawning.direct_children() as direct:
+            children = self._children()
+            own_sid = os.getsid(0)
+            present = set(children)
+            self._ours &= present
+            for pid in [pid for pid in self._known if pid not in present]:
+                del self._known[pid]
+            for pid in children:
+                if pid in direct or pid in self._ours:
+                    continue
+                stat = leftovers.read_stat(pid)
+                if stat is None:
+                    continue
+                if stat.sid == own_sid:
+                    self._ours.add(pid)
+                elif stat.zombie:
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, os.WNOHANG)
+                else:
+                    known = self._known.get(pid)
+                    if known is None or known.start != stat.start:
+                        marker = leftovers.marker_of(pid)
+                        known = self._known[pid] = _Orphan(stat.start, stat.sid, marker)
+                    out[pid] = known
+        return out
+
+    def _children(self) -> list[int]:
+        me = os.getpid()
+        if self._fd is None or self._fd[0] != me:  # first use, or a forked copy
+            try:
+                fd = os.open(f"/proc/{me}/task/{me}/children", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return leftovers.children(me)
+            self._fd = (me, fd)
+        try:
+            raw = os.pread(self._fd[1], 1 << 16, 0)
+        except OSError:
+            return leftovers.children(me)
+        return [int(pid) for pid in raw.split()]
+
+
+_orphans = _Orphans()
+
+
+def reap_orphans() -> None:
+    """Reap the orphans of tasks that have ended: zombie children of the agent outside its
+    own session that it did not spawn. Children the agent waits for itself (tasks it
+    spawned, git in its own session) are never touched."""
+    _orphans.scan()
+
+
+# -- after a restart ------------------------------------------------------------------
+
+
+def kill_attempt(attempt_id: int, started_at: float, data_dir: Path, grace: float) -> bool:
+    """Stop everything a dead agent's attempt left running: its cgroup slot, and every
+    process carrying its marker that started after it, with their descendants. SIGTERM,
+    up to ``grace`` seconds, then SIGKILL until nothing is left (bounded); whether
+    nothing of the attempt is left."""
+    marker = Marker(str(attempt_id), str(data_dir))
+    slots = _slots_of(marker)
+    pids = leftovers.marked(marker, started_at)
+    if not slots and not pids:
+        return True
+    log.info("leftover_processes_killed", attempt_id=attempt_id, processes=len(pids))
+    for slot in slots:
+        pids.update(int(pid) for pid in _read(slot / "cgroup.procs").split())
+    leftovers.send(pids, signal.SIGTERM)
+    end = time.monotonic() + max(0.0, grace)
+    while time.monotonic() < end and _left(pids, slots):
+        time.sleep(0.02)
+    end = time.monotonic() + SETTLE
+    while True:
+        for slot in slots:
+            _kill_cgroup(slot, (slot / "cgroup.kill").exists())
+        survivors = leftovers.marked(marker, started_at)
+        leftovers.send(survivors, signal.SIGKILL)
+        if not survivors and not _left(set(), slots):
+            break
+        if time.monotonic() >= end:
+            log.warning("leftover_processes_survived", attempt_id=attempt_id)
+            return False
+        time.sleep(0.02)
+    for slot in slots:
+        with contextlib.suppress(OSError):
+            slot.rmdir()
+            if not _agent_alive(slot.parent.name):
+                slot.parent.rmdir()
+    return True
+
+
+def _left(pids: set[int], slots: list[Path]) -> bool:
+    return any(leftovers.live(pid) for pid in pids) or any(
+        _read(slot / "cgroup.procs").strip() for slot in slots
+    )
+
+
+__all__ = [
+    "MODES",
+    "MODE_VAR",
+    "CgroupScope",
+    "Containment",
+    "MarkerScope",
+    "Scope",
+    "containment",
+    "describe",
+    "kill_attempt",
+    "reap_orphans",
+]
