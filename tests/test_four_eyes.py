@@ -88,3 +88,18 @@ def test_removing_a_gate_does_not_ungate_the_commit_that_removes_it(
     assert podium("reconcile", "--repo", repo.url).returncode == 0
     run = run_ids(store)[-1]
     assert str(store.get_run(run).status) == "waiting_approval"
+
+
+def test_rules_are_read_from_git_when_the_store_does_not_have_them(
+    repo: GitRepo, store: SQLiteStore
+) -> None:
+    """A state made before rules were kept (no marks) still gates by the applied revision."""
+    repo.commit({WF: _gated("lead@example.com", "1")})
+    assert podium("reconcile", "--repo", repo.url).returncode == 0
+    assert podium("approve", "1", "deploy", "--by", "lead@example.com").returncode == 0
+    assert podium("reconcile", "--repo", repo.url).returncode == 0
+    store.drop_marks("rules:")
+    repo.commit({WF: _gated("mallory@example.com", "2")}, author="Mallory <mallory@example.com>")
+    assert podium("reconcile", "--repo", repo.url).returncode == 0
+    (request,) = store.approvals(run_id=run_ids(store)[-1])
+    assert request.approvers == ["lead@example.com"]

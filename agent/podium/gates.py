@@ -10,7 +10,7 @@ still applies to that commit. New rules take effect from the next commit on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from podium.spec.loader import WorkflowDef
@@ -69,18 +69,48 @@ def gate_of_task(spec: TaskBase, forbid_self: bool, revision: str) -> Gate | Non
     )
 
 
-def gates_for(
-    new: WorkflowDef, applied: WorkflowDef | None, tasks: Iterable[str]
-) -> dict[str, Gate]:
-    """The gate of each of ``tasks`` for a run of ``new``, given the workflow as it was at the
-    last applied revision (``None`` when nothing of it was ever applied)."""
-    forbid_self = bool((applied or new).spec.forbid_self_approval)
+@dataclass(frozen=True)
+class Rules:
+    """A workflow's approval rules at one revision: what gates the commit after it."""
+
+    revision: str
+    forbid_self_approval: bool
+    gates: Mapping[str, Gate]
+
+    @classmethod
+    def of(cls, wf: WorkflowDef) -> Rules:
+        forbid_self = bool(wf.spec.forbid_self_approval)
+        gates = {t.id: gate_of_task(t, forbid_self, wf.revision) for t in wf.spec.tasks}
+        return cls(wf.revision, forbid_self, {t: g for t, g in gates.items() if g is not None})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "forbid_self_approval": self.forbid_self_approval,
+            "gates": {t: g.to_json() for t, g in self.gates.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Rules:
+        return cls(
+            str(data["revision"]),
+            bool(data["forbid_self_approval"]),
+            {t: Gate.from_json(g) for t, g in data["gates"].items()},
+        )
+
+
+def gates_for(new: WorkflowDef, applied: Rules | None, tasks: Iterable[str]) -> dict[str, Gate]:
+    """The gate of each of ``tasks`` for a run of ``new``, given the rules of the last
+    applied revision (``None`` when nothing of the workflow was ever applied)."""
+    current = Rules.of(new)
+    forbid_self = (applied or current).forbid_self_approval
     gates: dict[str, Gate] = {}
     for task in tasks:
-        old = gate_of(applied, task, forbid_self) if applied is not None else None
-        gate = old if old is not None else gate_of(new, task, forbid_self)
+        gate = applied.gates.get(task) if applied is not None else None
+        if gate is None:
+            gate = current.gates.get(task)
         if gate is not None:
-            gates[task] = gate
+            gates[task] = replace(gate, forbid_self_approval=forbid_self)
     return gates
 
 
@@ -92,4 +122,4 @@ def gates_from(definition: Mapping[str, Any]) -> dict[str, Gate] | None:
     return {task: Gate.from_json(data) for task, data in raw.items()}
 
 
-__all__ = ["Gate", "gate_of", "gate_of_task", "gates_for", "gates_from"]
+__all__ = ["Gate", "Rules", "gate_of", "gate_of_task", "gates_for", "gates_from"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from podium.errors import ConfigError, PodiumError
 from podium.fingerprint import TaskFingerprint, fingerprint_workflow
-from podium.gates import gates_for
+from podium.gates import Rules, gates_for
 from podium.log import get_logger
 from podium.notify.routing import routes_for
 from podium.planner import Desired, Executed, Plan, WorkflowPlan, due_slot, plan
@@ -57,6 +58,10 @@ class PassResult:
     duration: float = 0.0
     after: Plan | None = None
     """The plan once the pass is over (after its runs, when it drove them)."""
+
+
+def _rules_key(workflow: str, revision: str) -> str:
+    return f"rules:{workflow}:{revision}"
 
 
 def check_root(snapshot: Snapshot, display: str) -> None:
@@ -177,7 +182,7 @@ class Reconciler:
         self._cache: dict[str, _Loaded] = {}
         self._last: tuple[str | None, tuple[int, int] | None, Plan | None] = (None, None, None)
         self.last_fetch: FetchResult | None = None
-        self._rules: dict[tuple[str, str], WorkflowDef | None] = {}
+        self._rules: dict[tuple[str, str], Rules | None] = {}
         self._stalled: dict[str, str] = {}
         """Workflows an unexpected error stalled in this process: name → message."""
         self.refusal: str | None = None
@@ -416,7 +421,7 @@ class Reconciler:
                 }
             )
         trigger = "schedule" if wp.slot is not None else "git"
-        rules = self._applied_definition(wp.name, wf, applied)
+        rules = self._applied_rules(wp.name, wf, applied)
         gates = gates_for(wf, rules, [change.id for change in wp.outstanding])
         with self.store.tx():
             run_id = self.store.create_run(
@@ -429,6 +434,7 @@ class Reconciler:
             )
             if wp.slot is not None:
                 self.store.set_last_slot(wp.name, wp.slot)
+            self._keep_rules(wf, applied)
         log.info(
             "run_created",
             run_id=run_id,
@@ -439,19 +445,32 @@ class Reconciler:
         )
         return run_id
 
-    def _applied_definition(
+    def _applied_rules(
         self, name: str, wf: WorkflowDef, applied: Mapping[str, Mapping[str, Any]]
-    ) -> WorkflowDef | None:
-        """The workflow as it was at the last revision applied before ``wf``'s own (whose
-        approval rules gate ``wf``); None when none was, or it cannot be read."""
+    ) -> Rules | None:
+        """The approval rules of the last revision applied before ``wf``'s own (they gate
+        ``wf``); None when none was, or its definition cannot be read. Kept in the store
+        when a run is created, so they are read from Git only when missing there."""
         earlier = [row for row in applied.values() if row["revision"] != wf.revision]
         if not earlier:
             return None
         revision = str(max(earlier, key=lambda row: float(row["applied_at"]))["revision"])
         key = (name, revision)
         if key not in self._rules:
-            self._rules[key] = self._definition_at(name, wf.file, revision)
+            kept = self.store.get(_rules_key(name, revision))
+            if kept is not None:
+                self._rules[key] = Rules.from_json(json.loads(kept))
+            else:
+                old = self._definition_at(name, wf.file, revision)
+                self._rules[key] = None if old is None else Rules.of(old)
         return self._rules[key]
+
+    def _keep_rules(self, wf: WorkflowDef, applied: Mapping[str, Mapping[str, Any]]) -> None:
+        """Store ``wf``'s rules (they gate the next commit once it is applied); drop those
+        of revisions nothing applied refers to any more."""
+        self.store.put(_rules_key(wf.name, wf.revision), json.dumps(Rules.of(wf).to_json()))
+        keep = {str(row["revision"]) for row in applied.values()} | {wf.revision}
+        self.store.drop_marks(_rules_key(wf.name, ""), keep={_rules_key(wf.name, r) for r in keep})
 
     def _definition_at(self, name: str, file: str, revision: str) -> WorkflowDef | None:
         try:

@@ -210,5 +210,15 @@ class Connection:
         with self.tx():
             self._x("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
 
+    def drop_marks(self, prefix: str, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """Delete the key/value marks whose key starts with ``prefix``, but those in ``keep``."""
+        with self.tx():
+            rows = self._all(
+                "SELECT key FROM kv WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+            )
+            for row in rows:
+                if row["key"] not in keep:
+                    self._x("DELETE FROM kv WHERE key = ?", (row["key"],))
+
 
 __all__ = ["Connection", "dumps"]
