@@ -51,9 +51,9 @@ def read_pid(path: Path) -> int:
 
 def describe_base() -> str:
     """This process's own cgroup2 directory, as the cgroup2 containment sees it."""
-    from podium.runners.containment import _cgroup2_dir
+    from podium.runners.cgroups import cgroup2_dir
 
-    found, why = _cgroup2_dir()
+    found, why = cgroup2_dir()
     assert found is not None, why
     return str(found)
 
@@ -172,7 +172,7 @@ def test_kill_attempt_spares_other_data_dirs_and_older_processes(
 def test_a_cgroup_is_emptied_by_freezing_where_cgroup_kill_is_missing(tmp_path: Path) -> None:
     """Kernels without cgroup.kill (before 5.14): the cgroup is frozen, so that nothing forks
     meanwhile, each member gets SIGKILL, and it is thawed again."""
-    from podium.runners.containment import _kill_cgroup  # the kernel-dependent step itself
+    from podium.runners.cgroups import kill_cgroup  # the kernel-dependent step itself
     from podium.runners.spawn import CgroupTarget, spawn
 
     if not cgroup2_writable():
@@ -192,7 +192,7 @@ def test_a_cgroup_is_emptied_by_freezing_where_cgroup_kill_is_missing(tmp_path: 
         while len((path / "cgroup.procs").read_text().split()) < 4:
             assert time.monotonic() < end
             time.sleep(0.01)
-        _kill_cgroup(path, kill_file=False)
+        kill_cgroup(path, kill_file=False)
         assert child.wait() == -signal.SIGKILL
         end = time.monotonic() + 5
         while (path / "cgroup.procs").read_text().strip():

@@ -7,6 +7,10 @@ force-pushes are followed. Snapshots read files straight from the commit's tree 
 The remote URL is passed on every network call and never written into the cache; its
 credentials never reach a command line either (see :mod:`podium.source.credentials`),
 and every message that could carry it goes through :func:`mask_url`.
+
+What cannot change is not asked of git twice: a full sha verified to name a commit of
+the cache, and the snapshot of a commit, hold until the cache is created anew; the
+tracked branch's commit and ``origin/HEAD`` hold until the next fetch.
 """
 
 from __future__ import annotations
@@ -17,13 +21,11 @@ import shutil
 import threading
 from pathlib import Path
 
-import git
-
 from podium.errors import SourceError
 from podium.log import get_logger
 from podium.source.base import Commit, FetchResult
 from podium.source.credentials import remote_access
-from podium.source.gitcache import Mirror
+from podium.source.gitcache import Known, Mirror
 from podium.source.gitcmd import (
     call_git,
     check_ref,
@@ -35,7 +37,6 @@ from podium.source.gitcmd import (
     run_git,
 )
 from podium.source.gitsnapshot import GitSnapshot
-from podium.source.worktree import changed_paths, is_work_tree
 
 log = get_logger(__name__)
 
@@ -46,6 +47,7 @@ _FALLBACK_BRANCHES = ("main", "master")
 _FETCH_TIMEOUT = 600.0
 _LS_REMOTE_TIMEOUT = 30.0
 _LOG_FORMAT = "%H%x00%an%x00%ae%x00%cn%x00%ce%x00%ct%x00%B"
+_SNAPSHOTS_KEPT = 2
 
 
 class GitSource:
@@ -64,6 +66,7 @@ class GitSource:
         self._default: str | None = None
         self._last: str | None = None
         self._failing = False
+        self._known = Known()
 
     @property
     def display(self) -> str:
@@ -94,7 +97,7 @@ class GitSource:
         wanted = f"refs/heads/{self._branch}" if self._branch else "HEAD"
         try:
             out = run_git(
-                git.cmd.Git(),
+                None,
                 "ls-remote",
                 self._access.url,
                 wanted,
@@ -119,9 +122,17 @@ class GitSource:
         raise SourceError(f"unknown revision {ref!r} in {self.display}")
 
     def snapshot(self, revision: str) -> GitSnapshot:
-        """The files of ``revision`` below the sub-path."""
+        """The files of ``revision`` below the sub-path (the same object again while it is
+        one of the last few asked for)."""
         sha = self._commit_sha(revision)
-        return GitSnapshot(self._require_repo(), self._mirror.read_lock, sha, self._root)
+        known = self._known.current(self._mirror).snapshots
+        found = known.get(sha)
+        if found is None:
+            found = known[sha] = GitSnapshot(self._mirror, sha, self._root)
+            while len(known) > _SNAPSHOTS_KEPT:
+                known.popitem(last=False)
+        known.move_to_end(sha)
+        return found
 
     def commit(self, revision: str) -> Commit:
         """Metadata of the commit ``revision`` names."""
@@ -148,7 +159,7 @@ class GitSource:
             except OSError as exc:
                 raise SourceError(f"cannot create {target.parent}: {exc}") from None
             run_git(
-                self._require_repo().git, "worktree", "add", "--detach", "--force", str(target), sha
+                self._require_repo(), "worktree", "add", "--detach", "--force", str(target), sha
             )
         if not self._root:
             return target
@@ -164,16 +175,16 @@ class GitSource:
         """Delete a work tree made by :meth:`checkout`; a missing one is fine."""
         target = dest.absolute()
         with self._mirror.locked():
-            repo = self._mirror.open()
+            repo = self._mirror.path if self._mirror.exists() else None
             if repo is not None and target.exists():
                 try:
-                    run_git(repo.git, "worktree", "remove", "--force", str(target))
+                    run_git(repo, "worktree", "remove", "--force", str(target))
                 except SourceError:
                     shutil.rmtree(target, ignore_errors=True)
             elif target.exists():
                 shutil.rmtree(target, ignore_errors=True)
             if repo is not None:
-                call_git(repo.git, "worktree", "prune")
+                call_git(repo, "worktree", "prune")
         if target.exists():
             raise SourceError(f"cannot remove checkout {target}")
 
@@ -186,11 +197,11 @@ class GitSource:
         The tracked commit is the last one fetched, else the tracked branch (or ``HEAD``)
         of the local repository.
         """
-        if is_remote_url(self._url):
-            return []
         work = Path(self._url)
-        if not is_work_tree(work):
-            return []
+        if is_remote_url(self._url) or not (work / ".git").exists():
+            return []  # no work tree
+        from podium.source.worktree import changed_paths  # loaded for a work tree only
+
         below = posixpath.join(self._root, normalize_root(prefix)).rstrip("/")
         paths = changed_paths(work, self._tracked_commit(), below)
         start = len(self._root) + 1 if self._root else 0
@@ -215,19 +226,22 @@ class GitSource:
         repo = self._mirror.ensure()
         if self._branch is None:
             self._default = self._remote_default_branch()
-        run_git(
-            repo.git,
-            "fetch",
-            "--prune",
-            "--quiet",
-            self._access.url,
-            _HEADS,
-            _TAGS,
-            timeout=_FETCH_TIMEOUT,
-            env=self._access.env,
-        )
+        try:
+            run_git(
+                repo,
+                "fetch",
+                "--prune",
+                "--quiet",
+                self._access.url,
+                _HEADS,
+                _TAGS,
+                timeout=_FETCH_TIMEOUT,
+                env=self._access.env,
+            )
+        finally:
+            self._known.fetched()
         if self._default is not None:
-            self._remember_default(repo, self._default)
+            self._remember_default(self._default)
         branch = self._tracked_branch()
         revision = self._ref_revision(branch)
         if revision is None:
@@ -237,7 +251,7 @@ class GitSource:
     def _remote_default_branch(self) -> str | None:
         """The branch the remote's HEAD points to, or ``None`` if it does not say."""
         out = run_git(
-            git.cmd.Git(),
+            None,
             "ls-remote",
             "--symref",
             self._access.url,
@@ -251,10 +265,12 @@ class GitSource:
                 return target.removeprefix("ref: refs/heads/")
         return None
 
-    def _remember_default(self, repo: git.Repo, branch: str) -> None:
+    def _remember_default(self, branch: str) -> None:
         """Point ``origin/HEAD`` at the default branch so it is known offline too."""
         if self._symbolic_head() != branch:
-            run_git(repo.git, "symbolic-ref", f"{_ORIGIN}HEAD", f"{_ORIGIN}{branch}")
+            generation = self._known.generation
+            run_git(self._mirror.path, "symbolic-ref", f"{_ORIGIN}HEAD", f"{_ORIGIN}{branch}")
+            self._known.remember("HEAD", branch, generation)
 
     def _succeeded(self, revision: str, before: str | None) -> FetchResult:
         """Record a good fetch and say what changed."""
@@ -279,18 +295,17 @@ class GitSource:
     def _descends(self, revision: str, ancestor: str) -> bool:
         """Whether ``ancestor`` is reachable from ``revision`` (false if unknown)."""
         status, _, _ = call_git(
-            self._require_repo().git, "merge-base", "--is-ancestor", ancestor, revision
+            self._require_repo(), "merge-base", "--is-ancestor", ancestor, revision
         )
         return status == 0
 
     # the cached repository
 
-    def _require_repo(self) -> git.Repo:
+    def _require_repo(self) -> Path:
         """The cached repository; :class:`SourceError` if nothing was fetched yet."""
-        repo = self._mirror.open()
-        if repo is None:
+        if not self._mirror.exists():
             raise SourceError(f"{self.display} has not been fetched yet")
-        return repo
+        return self._mirror.path
 
     @property
     def branch(self) -> str | None:
@@ -313,27 +328,46 @@ class GitSource:
 
     def _symbolic_head(self) -> str | None:
         """The default branch recorded in the cache (``origin/HEAD``), if any."""
-        repo = self._mirror.open()
-        if repo is None:
+        known = self._known.current(self._mirror)
+        if "HEAD" in known.refs:
+            return known.refs["HEAD"]
+        generation = known.generation
+        if not self._mirror.exists():
             return None
-        status, out, _ = call_git(repo.git, "symbolic-ref", "--quiet", f"{_ORIGIN}HEAD")
+        status, out, _ = call_git(self._mirror.path, "symbolic-ref", "--quiet", f"{_ORIGIN}HEAD")
         name = out.strip()
-        return name.removeprefix(_ORIGIN) if status == 0 and name.startswith(_ORIGIN) else None
+        head = name.removeprefix(_ORIGIN) if status == 0 and name.startswith(_ORIGIN) else None
+        known.remember("HEAD", head, generation)
+        return head
 
     def _ref_revision(self, branch: str) -> str | None:
         """The cached remote-tracking commit of ``branch``, or ``None``."""
+        known = self._known.current(self._mirror)
+        if branch in known.refs:
+            return known.refs[branch]
+        generation = known.generation
         try:
-            return self._verify(f"{_ORIGIN}{branch}")
+            sha = self._verify(f"{_ORIGIN}{branch}")
         except SourceError:
             return None
+        known.remember(branch, sha, generation)
+        return sha
 
     def _verify(self, rev: str) -> str | None:
         """The full sha of the commit ``rev`` names in the cache, or ``None``."""
-        repo = self._mirror.open()
-        if repo is None:
+        known = self._known.current(self._mirror)
+        if rev in known.commits:
+            return rev
+        if not self._mirror.exists():
             return None
-        status, out, _ = call_git(repo.git, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-        return out.strip() if status == 0 and out.strip() else None
+        status, out, _ = call_git(
+            self._mirror.path, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"
+        )
+        sha = out.strip()
+        if status != 0 or not sha:
+            return None
+        known.commits.add(sha)
+        return sha
 
     def _commit_sha(self, revision: str) -> str:
         """The full sha of ``revision``; :class:`SourceError` if the cache lacks it."""
@@ -349,7 +383,7 @@ class GitSource:
 
     def _log_one(self, *args: str) -> Commit | None:
         """The first commit ``git log`` lists for ``args``, or ``None``."""
-        out = run_git(self._require_repo().git, "log", "-1", f"--format={_LOG_FORMAT}", *args)
+        out = run_git(self._require_repo(), "log", "-1", f"--format={_LOG_FORMAT}", *args)
         if not out.strip():
             return None
         sha, name, email, committer, committer_email, when, body = out.split("\x00", 6)

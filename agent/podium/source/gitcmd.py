@@ -1,6 +1,10 @@
 """Running git for the Git source: a quiet environment, one-line errors, credentials
 masked in everything that could be shown, and transient failures retried.
 
+Git runs as a plain subprocess (``git <args>``), never through a library that probes
+``git version`` on import: a pass runs a handful of short git commands, and each
+process it does not start is a few milliseconds saved.
+
 A system short of file descriptors or processes (``EMFILE``, ``ENFILE``, ``EAGAIN``)
 makes starting git fail, or makes git itself fail ("Too many open files", "cannot
 fork"). Such a failure is retried after :data:`RETRY_DELAYS`; if it persists it becomes a
@@ -13,20 +17,22 @@ import errno
 import os
 import posixpath
 import re
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TypeVar
-
-import git
+from typing import Protocol, TypeVar
 
 from podium.errors import SourceError
 
 _SSH_COMMAND = "ssh -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=15"
 _CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s'\"]+@")
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[^-/:][^/:]*:)")  # git: a colon before a slash
-GIT_ERRORS = (git.exc.GitError, git.exc.ODBError, ValueError, OSError)
+_C_LOCALE = {"LANGUAGE": "C", "LC_ALL": "C"}
+"""Git's messages in English, whatever the agent's locale: they are matched and shown."""
+GIT_ERRORS = (OSError, ValueError, subprocess.SubprocessError)
 RETRY_DELAYS = (0.1, 0.3, 1.0)
 """Seconds waited before each new try of a git command that failed for want of resources."""
 _TRANSIENT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.EAGAIN})
@@ -99,40 +105,85 @@ def retrying(action: Callable[[], _T]) -> _T:
     return action()
 
 
+class _WorkingDir(Protocol):
+    """Anything that names the directory git runs in (a GitPython ``Git``, for one)."""
+
+    @property
+    def working_dir(self) -> str | os.PathLike[str] | None: ...
+
+
+Where = Path | str | None | _WorkingDir
+"""The directory git runs in (``None``: the current one)."""
+
+
 def call_git(
-    g: git.Git, *args: str, timeout: float | None = None, env: dict[str, str] | None = None
+    where: Where, *args: str, timeout: float | None = None, env: dict[str, str] | None = None
 ) -> tuple[int, str, str]:
-    """Run ``git <args>``; return (status, stdout, stderr); raise only if git cannot run.
+    """Run ``git <args>`` in ``where``; return (status, stdout, stderr); raise
+    :class:`SourceError` only if git cannot run.
 
     ``env`` is added to :func:`git_env` for this command. Failures for want of
-    descriptors or processes are retried (see the module's docstring).
+    descriptors or processes are retried (see the module's docstring). A command still
+    running after ``timeout`` seconds is killed with the processes it started (its
+    process group) and fails.
     """
-    command = getattr(g, args[0].replace("-", "_"))
-    environment = {**git_env(), **(env or {})}
+    cwd = where if where is None or isinstance(where, str | Path) else where.working_dir
+    environment = {**os.environ, **_C_LOCALE, **git_env(), **(env or {})}
     for delay in (*RETRY_DELAYS, None):
         try:
-            status, out, err = command(
-                *args[1:],
-                with_extended_output=True,
-                with_exceptions=False,
-                env=environment,
-                kill_after_timeout=timeout,
-            )
+            status, out, err = _run(["git", *args], cwd, environment, timeout)
         except GIT_ERRORS as exc:
             if delay is None or not is_transient(exc):
                 raise SourceError(mask_url(f"git {args[0]} could not run: {exc}")) from None
         else:
-            if status == 0 or delay is None or not transient_output(str(err)):
-                return int(status), str(out), str(err)
+            if status == 0 or delay is None or not transient_output(err):
+                return status, out, err
         time.sleep(delay)
     raise AssertionError("unreachable: the last try returns or raises")
 
 
+def _run(
+    argv: list[str],
+    cwd: str | os.PathLike[str] | None,
+    env: dict[str, str],
+    timeout: float | None,
+) -> tuple[int, str, str]:
+    """One run of ``argv``: its status and its output decoded (the last newline of
+    standard output dropped, as git's own line ends)."""
+    with subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        process_group=None if timeout is None else 0,
+    ) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            try:
+                out, err = process.communicate(timeout=5)
+            except subprocess.TimeoutExpired:  # a process that left the group holds the pipes
+                out, err = b"", b""
+            err += f"\nfatal: no answer within {timeout:g}s".encode()
+        except BaseException:  # interrupted: the group did not get the terminal's signal
+            if timeout is not None:
+                with suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+            raise
+    text = out.decode("utf-8", "surrogateescape")
+    return process.returncode, text.removesuffix("\n"), err.decode("utf-8", "replace")
+
+
 def run_git(
-    g: git.Git, *args: str, timeout: float | None = None, env: dict[str, str] | None = None
+    where: Where, *args: str, timeout: float | None = None, env: dict[str, str] | None = None
 ) -> str:
-    """Run ``git <args>`` and return its output; raise :class:`SourceError` if it fails."""
-    status, out, err = call_git(g, *args, timeout=timeout, env=env)
+    """Run ``git <args>`` in ``where`` and return its output; raise :class:`SourceError`
+    if it fails."""
+    status, out, err = call_git(where, *args, timeout=timeout, env=env)
     if status != 0:
         raise SourceError(f"git {args[0]} failed: {one_line(err, status)}")
     return out
@@ -177,6 +228,7 @@ def check_ref(ref: str) -> None:
 __all__ = [
     "GIT_ERRORS",
     "RETRY_DELAYS",
+    "Where",
     "call_git",
     "check_ref",
     "git_env",

@@ -9,32 +9,42 @@ import stat
 import subprocess
 import threading
 from contextlib import AbstractContextManager
-
-import git
+from typing import NamedTuple
 
 from podium.errors import SourceError
+from podium.source.gitcache import Mirror
 from podium.source.gitcmd import (
     git_env,
     one_line,
     path_key,
     retrying,
+    run_git,
     translated,
 )
 
 STREAM_ABOVE = 1 << 20
 """Files larger than this (bytes) are hashed from a stream, never read whole."""
+_LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
+
+
+class _Blob(NamedTuple):
+    sha: str
+    size: int
 
 
 class GitSnapshot:
-    """The files of one commit below a sub-path, read from the cached repository's objects."""
+    """The files of one commit below a sub-path, read from the cached repository's objects.
 
-    def __init__(self, repo: git.Repo, lock: threading.Lock, revision: str, root: str) -> None:
-        self._repo = repo
-        self._lock = lock
+    The commit's tree is listed once (``git ls-tree``, sizes included); contents come
+    from the cache's long-lived ``git cat-file``, and those prefetched are kept.
+    """
+
+    def __init__(self, mirror: Mirror, revision: str, root: str) -> None:
+        self._mirror = mirror
+        self._lock = threading.Lock()
         self._revision = revision
         self._root = root
-        self._index: dict[str, git.Blob] | None = None
-        self._sizes: dict[str, int] = {}
+        self._index: dict[str, _Blob] | None = None
         self._contents: dict[str, bytes] = {}
 
     @property
@@ -42,58 +52,21 @@ class GitSnapshot:
         return self._revision
 
     def prefetch(self, paths: list[str], max_bytes: int) -> None:
-        """Read many files in two git processes (sizes, then contents up to ``max_bytes``).
-
-        Loading a revision reads every workflow file: one batch is far cheaper than a
-        round trip per file. Files that cannot be read this way are read one by one later.
-        """
-        blobs = {p: self._blobs().get(path_key(p)) for p in paths}
-        wanted = {p: b.hexsha for p, b in blobs.items() if b is not None}
-        if not wanted:
-            return
-        env = {**os.environ, **git_env()}
-        try:
-            checked = (
-                subprocess.run(
-                    ["git", "cat-file", "--batch-check"],
-                    cwd=self._repo.git_dir,
-                    env=env,
-                    input="\n".join(wanted.values()).encode() + b"\n",
-                    capture_output=True,
-                    check=True,
-                    timeout=60,
-                )
-                .stdout.decode()
-                .splitlines()
-            )
-            sizes = {}
-            for line in checked:
-                sha, _, size = line.split()
-                sizes[sha] = int(size)
-            small = [sha for sha in dict.fromkeys(wanted.values()) if sizes[sha] <= max_bytes]
-            out = subprocess.run(
-                ["git", "cat-file", "--batch"],
-                cwd=self._repo.git_dir,
-                env=env,
-                input="\n".join(small).encode() + b"\n",
-                capture_output=True,
-                check=True,
-                timeout=60,
-            ).stdout
-        except (OSError, ValueError, KeyError, subprocess.SubprocessError):
-            return  # the one-by-one path still works and reports errors properly
-        contents: dict[str, bytes] = {}
-        pos = 0
-        while pos < len(out):
-            end = out.index(b"\n", pos)
-            sha, _, size = out[pos:end].decode().split()
-            start = end + 1
-            contents[sha] = out[start : start + int(size)]
-            pos = start + int(size) + 1
-        for path, sha in wanted.items():
-            self._sizes[path_key(path)] = sizes[sha]
-            if sha in contents:
-                self._contents[path_key(path)] = contents[sha]
+        """Read the files of ``paths`` up to ``max_bytes`` each now and keep them (loading a
+        revision reads every workflow file, and may load it again). Files that cannot be
+        read this way are read again when asked for, which reports their errors."""
+        blobs = self._blobs()
+        for path in paths:
+            key = path_key(path)
+            blob = blobs.get(key)
+            if blob is None or blob.size > max_bytes or key in self._contents:
+                continue
+            try:
+                data = self._mirror.read_object(blob.sha)
+            except (OSError, ValueError):
+                return
+            if data is not None:
+                self._contents[key] = data
 
     def files(self) -> list[str]:
         """Every regular file below the root, sorted."""
@@ -105,21 +78,20 @@ class GitSnapshot:
 
     def size(self, path: str) -> int:
         """The file's size in bytes."""
-        known = self._sizes.get(path_key(path))
-        if known is not None:
-            return known
-        blob = self._blob(path)
-        with self._lock, self._errors(path):
-            return int(blob.size)
+        return self._blob(path).size
 
     def read(self, path: str) -> bytes:
         """The file's content."""
-        known = self._contents.get(path_key(path))
+        key = path_key(path)
+        known = self._contents.get(key)
         if known is not None:
             return known
         blob = self._blob(path)
-        with self._lock, self._errors(path):
-            return bytes(blob.data_stream.read())
+        with self._errors(path):
+            data = self._mirror.read_object(blob.sha)
+        if data is None:
+            raise SourceError(f"cannot read {path} at {self._revision[:7]}: not in the cache")
+        return data
 
     def digest(self, path: str) -> str:
         """The sha256 (hex) of the file's content; a large file is streamed from
@@ -133,12 +105,12 @@ class GitSnapshot:
 
     def _stream_digest(self, path: str) -> str:
         """Hash a blob through a pipe from its own ``git cat-file blob`` process."""
-        sha = self._blob(path).hexsha
+        sha = self._blob(path).sha
         with self._errors(path):
             process = retrying(
                 lambda: subprocess.Popen(
                     ["git", "cat-file", "blob", sha],
-                    cwd=self._repo.git_dir,
+                    cwd=self._mirror.path,
                     env={**os.environ, **git_env()},
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
@@ -156,44 +128,54 @@ class GitSnapshot:
             raise SourceError(f"cannot read {path} at {self._revision[:7]}: {reason}")
         return digest
 
-    def _blob(self, path: str) -> git.Blob:
+    def _blob(self, path: str) -> _Blob:
         """The blob at ``path``; ``FileNotFoundError`` if there is none."""
         blob = self._blobs().get(path_key(path))
         if blob is None:
             raise FileNotFoundError(f"{path} (at {self._revision[:7]})")
         return blob
 
-    def _blobs(self) -> dict[str, git.Blob]:
-        """The path → blob index, built once by walking the commit's tree."""
+    def _blobs(self) -> dict[str, _Blob]:
+        """The path → blob index, listed once from the commit's tree."""
         with self._lock:
             if self._index is None:
-                with self._errors(self._root or "."):
-                    self._index = self._walk()
+                self._index = self._list()
             return self._index
 
-    def _walk(self) -> dict[str, git.Blob]:
-        """Collect the regular files below the root (symlinks and submodules are skipped)."""
-        tree = self._repo.commit(self._revision).tree
-        if self._root:
-            try:
-                node = tree / self._root
-            except KeyError:
-                return {}
-            if not isinstance(node, git.Tree):
-                return {}
-            tree = node
-        index: dict[str, git.Blob] = {}
-        pending = [(tree, "")]
-        while pending:
-            current, prefix = pending.pop()
-            for blob in current.blobs:
-                if stat.S_ISREG(blob.mode):
-                    index[prefix + blob.name] = blob
-            pending.extend((sub, f"{prefix}{sub.name}/") for sub in current.trees)
+    def _list(self) -> dict[str, _Blob]:
+        """The regular files below the root (symlinks and submodules are skipped), from
+        ``git ls-tree -r -l -z``: ``<mode> <type> <sha> <size>\\t<path>`` per entry."""
+        below = [self._root] if self._root else []
+        try:
+            out = run_git(
+                self._mirror.path,
+                "ls-tree",
+                "-r",
+                "-l",
+                "-z",
+                self._revision,
+                "--",
+                *below,
+                env=_LITERAL,
+            )
+        except SourceError as exc:
+            raise SourceError(
+                f"cannot read {self._root or '.'} at {self._revision[:7]}: {exc}"
+            ) from None
+        prefix = f"{self._root}/" if self._root else ""
+        index: dict[str, _Blob] = {}
+        for entry in out.split("\0"):
+            meta, _, path = entry.partition("\t")
+            fields = meta.split()
+            if len(fields) != 4 or not path.startswith(prefix):
+                continue
+            mode, _, sha, size = fields
+            if stat.S_ISREG(int(mode, 8)):
+                index[path[len(prefix) :]] = _Blob(sha, int(size))
         return index
 
     def _errors(self, path: str) -> AbstractContextManager[None]:
-        """Translate git object errors while reading ``path``."""
+        """Translate errors of reading ``path`` from git."""
         return translated(f"cannot read {path} at {self._revision[:7]}")
 
 
