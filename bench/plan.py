@@ -102,7 +102,7 @@ def run(cfg: Config) -> Result:
     from podium.reconciler import Reconciler
     from podium.source import open_source
     from podium.spec.loader import load_snapshot
-    from podium.store.sqlite import SQLiteStore
+    from podium.store import open_store
 
     count = QUICK_WORKFLOWS if cfg.quick else WORKFLOWS
     scratch = cfg.scratch(NAME)
@@ -122,7 +122,7 @@ def run(cfg: Config) -> Result:
         fetched = source.fetch()
         clone_s = time.perf_counter() - t0
         assert fetched.revision == rev, fetched
-        store = SQLiteStore(state)
+        store = open_store(state)
         first = Reconciler(store, source, None)
         t0 = time.perf_counter()
         loaded, first_plan = first.plan(rev)

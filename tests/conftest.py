@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store, open_store
 from tests.gitrepo import data_dir, repo  # noqa: F401 - fixtures shared by every test module
 
 MACHINE_ENV = (
@@ -42,8 +42,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(name="store")
-def store_fixture(data_dir: Path) -> Iterator[SQLiteStore]:  # noqa: F811 - the fixture above
+def store_fixture(data_dir: Path) -> Iterator[Store]:  # noqa: F811 - the fixture above
     """The state store the CLI uses (in the test's data dir), opened by the test to look inside."""
-    s = SQLiteStore(data_dir / "state.db")
+    s = open_store(data_dir / "state.db")
     yield s
     s.close()

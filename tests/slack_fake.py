@@ -882,11 +882,11 @@ class World:
         from podium.integration import IntegrationContext
         from podium.source.memory import MemorySnapshot
         from podium.spec.loader import load_snapshot
-        from podium.store.sqlite import SQLiteStore
+        from podium.store import open_store
         from podium_slack import setup
 
         self.fake = fake
-        self.store = SQLiteStore(tmp_path / "state.db")
+        self.store = open_store(tmp_path / "state.db")
         self.state = load_snapshot(MemorySnapshot(dict(files), self.REVISION))
         assert not self.state.problems, self.state.problems
         self.store.record_revision(self.REVISION, subject, "Ada Author", author_email)

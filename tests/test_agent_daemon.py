@@ -13,15 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store, open_store
 from tests.agentproc import PODIUM, AgentProcess, wait_until
 from tests.gitrepo import GitRepo, workflow
 
 SECRET = "webhook-s3cret"
 
 
-def _store(path: Path) -> SQLiteStore:
-    return SQLiteStore(path)
+def _store(path: Path) -> Store:
+    return open_store(path)
 
 
 def _runs(state: Path, workflow_name: str) -> list[str]:

@@ -73,9 +73,7 @@ def test_a_store_that_keeps_failing_stops_the_agent_with_a_non_zero_exit(
 
     def break_the_store() -> None:
         wait_until(lambda: agent.ws.engine.finished_runs >= 1, timeout=20)
-        broken = sqlite3.connect(":memory:")
-        broken.close()
-        agent.store._db = broken  # every later statement fails
+        agent.store.close()  # every later statement fails
 
     breaker = threading.Thread(target=break_the_store)
     breaker.start()

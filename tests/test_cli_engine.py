@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 from tests.gitrepo import (  # noqa: F401  (the fixtures)
     GitRepo,
     data_dir_fixture,
@@ -69,11 +69,11 @@ def wait_for(check: Callable[[], bool], timeout: float = 15, what: str = "condit
         time.sleep(0.05)
 
 
-def run_ids(store: SQLiteStore, workflow: str | None = None) -> list[int]:
+def run_ids(store: Store, workflow: str | None = None) -> list[int]:
     return sorted(r.id for r in store.list_runs(workflow))
 
 
-def attempt_rows(store: SQLiteStore, run_id: int, task: str) -> list[tuple[int, str]]:
+def attempt_rows(store: Store, run_id: int, task: str) -> list[tuple[int, str]]:
     return [(a.number, a.status) for a in store.attempts(run_id, task) if a.phase == "run"]
 
 
@@ -103,7 +103,7 @@ def slow_first_attempt(mark: Path, seconds: float) -> str:
       echo done"""
 
 
-def kill_mid_task(repo: GitRepo, store: SQLiteStore, marks: list[Path]) -> list[int]:
+def kill_mid_task(repo: GitRepo, store: Store, marks: list[Path]) -> list[int]:
     """Start `podium reconcile`, SIGKILL it while tasks run; return the orphaned task pids."""
     agent = spawn("reconcile", "--repo", repo.url)
     try:
@@ -117,7 +117,7 @@ def kill_mid_task(repo: GitRepo, store: SQLiteStore, marks: list[Path]) -> list[
 
 
 def test_sigkill_then_restart_reruns_an_idempotent_task_once(
-    repo: GitRepo, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, store: Store, tmp_path: Path
 ) -> None:
     """After SIGKILL mid-task a restart finishes the run: attempts are [interrupted, succeeded]."""
     mark = tmp_path / "w"
@@ -144,7 +144,7 @@ def test_sigkill_then_restart_reruns_an_idempotent_task_once(
 
 
 def test_sigkill_of_non_idempotent_tasks_waits_for_retry_skip_or_fail(
-    repo: GitRepo, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, store: Store, tmp_path: Path
 ) -> None:
     """Interrupted non-idempotent tasks wait for a decision; retry, skip and fail resolve them."""
     files = {}
@@ -208,7 +208,7 @@ def test_sigkill_of_non_idempotent_tasks_waits_for_retry_skip_or_fail(
 
 
 def test_second_ctrl_c_exits_at_once_and_records_the_interruption(
-    repo: GitRepo, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, store: Store, tmp_path: Path
 ) -> None:
     """A second SIGTERM stops `reconcile` at once; the attempt is recorded as interrupted."""
     mark = tmp_path / "w"
@@ -241,7 +241,7 @@ def test_second_ctrl_c_exits_at_once_and_records_the_interruption(
 
 
 def test_secret_never_reaches_the_database_logs_or_cli_output(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+    repo: GitRepo, data_dir: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A secret's value is absent from state.db (+WAL), every data-dir file and all CLI output."""
     secret = "s3cr3t-Tok3n-4f9c2e"
@@ -293,7 +293,7 @@ def test_secret_never_reaches_the_database_logs_or_cli_output(
 # -- plan ------------------------------------------------------------------------------
 
 
-def test_plan_exit_codes_and_formats(repo: GitRepo, data_dir: Path, store: SQLiteStore) -> None:
+def test_plan_exit_codes_and_formats(repo: GitRepo, data_dir: Path, store: Store) -> None:
     """plan exits 2 with work outstanding, 0 when up to date, 1 on error; json and markdown."""
     repo.commit(
         {WF: workflow("w", "  - {id: a, run: echo a}\n  - {id: b, needs: [a], run: echo b}\n")}
@@ -354,7 +354,7 @@ def test_plan_revision_of_an_unmerged_branch(repo: GitRepo, data_dir: Path) -> N
 
 
 def test_invalid_workflow_keeps_its_last_good_definition(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore
+    repo: GitRepo, data_dir: Path, store: Store
 ) -> None:
     """A file broken at a new revision keeps its last good definition; others run; errors shown."""
     good = workflow("good", "  - {id: g, run: echo g1}\n")
@@ -388,7 +388,7 @@ def test_invalid_workflow_keeps_its_last_good_definition(
     assert store.files_all()[WF]["problems"] == []
 
 
-def test_branch_and_path_select_what_is_reconciled(repo: GitRepo, store: SQLiteStore) -> None:
+def test_branch_and_path_select_what_is_reconciled(repo: GitRepo, store: Store) -> None:
     """--branch and --path pick the tracked branch and the repository sub-path; tasks run there."""
     repo.commit({"README.md": "main branch\n"})
     repo.switch("release", create=True)
@@ -438,7 +438,7 @@ def approval_workflow(version: str, log: Path) -> str:
 
 
 def test_approval_refusal_approve_reject_and_supersede(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, data_dir: Path, store: Store, tmp_path: Path
 ) -> None:
     """Outsiders are refused (audited); approve completes, reject rolls back, commits supersede."""
     log = tmp_path / "rollbacks"
@@ -508,7 +508,7 @@ def test_approval_refusal_approve_reject_and_supersede(
 
 
 def test_second_agent_is_refused_the_lease_or_waits_for_it(
-    repo: GitRepo, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, store: Store, tmp_path: Path
 ) -> None:
     """A second reconcile is refused the held lease (or waits with --wait-lease); logs --follow."""
     mark, release = tmp_path / "mark", tmp_path / "release"
@@ -610,7 +610,7 @@ def test_logs_attempts_and_json_views(repo: GitRepo, data_dir: Path, tmp_path: P
 
 
 def test_a_parent_that_ignores_sigchld_does_not_lose_exit_codes(
-    repo: GitRepo, store: SQLiteStore
+    repo: GitRepo, store: Store
 ) -> None:
     """Started by something that ignored SIGCHLD (inherited across exec), podium still gets
     each task's exit code: a succeeding task succeeds and a failing one fails."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store, open_store
 from tests.gitrepo import GitRepo, workflow
 
 PODIUM = Path(sys.executable).parent / "podium"
@@ -57,8 +57,8 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 
 
 @pytest.fixture
-def store(data_dir: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(data_dir / "state.db")
+def store(data_dir: Path) -> Iterator[Store]:
+    s = open_store(data_dir / "state.db")
     yield s
     s.close()
 
@@ -105,7 +105,7 @@ def kill_agent_at(repo: GitRepo, started: Callable[[], bool], after: float) -> f
 
 
 def test_a_restart_stops_the_children_of_an_attempt_whose_shell_exited_meanwhile(
-    repo: GitRepo, store: SQLiteStore, tmp_path: Path, mode: str
+    repo: GitRepo, store: Store, tmp_path: Path, mode: str
 ) -> None:
     """The issue's repro: the agent dies, the task's shell exits, its child lives on; the
     restarted agent stops that child before the re-run, so the late line is never written."""
@@ -133,7 +133,7 @@ def test_a_restart_stops_the_children_of_an_attempt_whose_shell_exited_meanwhile
 
 
 def test_a_timeout_stops_a_child_that_called_setsid(
-    repo: GitRepo, store: SQLiteStore, tmp_path: Path, mode: str
+    repo: GitRepo, store: Store, tmp_path: Path, mode: str
 ) -> None:
     """``setsid sleep 300 &`` leaves the task's session and group; the timeout still stops it."""
     pidfile = tmp_path / "pid"
@@ -159,7 +159,7 @@ def test_a_timeout_stops_a_child_that_called_setsid(
 
 
 def test_in_a_cgroup_a_restart_stops_even_a_child_that_dropped_its_environment(
-    repo: GitRepo, store: SQLiteStore, tmp_path: Path, mode: str
+    repo: GitRepo, store: Store, tmp_path: Path, mode: str
 ) -> None:
     """With cgroup2, a child that cleared its environment (no marker), left the session and
     lost its parent is still stopped by the restarted agent."""

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from podium.store.sqlite import SQLiteStore
+from podium.store import open_store
 from tests.agentproc import PODIUM, AgentProcess, wait_until
 from tests.gitrepo import GitRepo, workflow
 
@@ -29,7 +29,7 @@ def _plan(repo: GitRepo, state: Path) -> tuple[int, dict[str, object]]:
 
 
 def _runs(state: Path) -> list[tuple[int, str]]:
-    store = SQLiteStore(state)
+    store = open_store(state)
     try:
         return [(r.id, str(r.status)) for r in reversed(store.list_runs(limit=1000))]
     finally:
@@ -37,7 +37,7 @@ def _runs(state: Path) -> list[tuple[int, str]]:
 
 
 def _applied(state: Path) -> dict[str, str]:
-    store = SQLiteStore(state)
+    store = open_store(state)
     try:
         return {t: a.fingerprint for (w, t), a in store.applied_all().items() if w == "w"}
     finally:
@@ -66,7 +66,7 @@ def test_a_commit_pushed_during_a_run_is_applied_when_the_run_ends(
         code, doc = _plan(repo, state)
         assert code == 0, doc
         assert agent.stop() == 0
-    store = SQLiteStore(state)
+    store = open_store(state)
     try:
         assert set(store.run_tasks(2)) == {"after"}
         assert store.run_tasks(2)["after"].reason == "changed"

@@ -15,7 +15,7 @@ from podium.decisions import Decisions
 from podium.errors import DecisionError
 from podium.reconciler import PassResult
 from podium.states import RunStatus, TaskStatus
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store, open_store
 from tests.gitrepo import (  # noqa: F401  (the fixtures)
     GitRepo,
     data_dir_fixture,
@@ -38,9 +38,9 @@ def plan_of(repo: GitRepo, data_dir: Path) -> object:
 
 
 @pytest.fixture
-def store(data_dir: Path) -> Iterator[SQLiteStore]:
+def store(data_dir: Path) -> Iterator[Store]:
     """The state store the workspace uses, opened by the test for reading."""
-    s = SQLiteStore(data_dir / "state.db")
+    s = open_store(data_dir / "state.db")
     yield s
     s.close()
 
@@ -50,7 +50,7 @@ def only_run(result: PassResult) -> int:
     return result.started[0]
 
 
-def statuses(store: SQLiteStore, run_id: int) -> dict[str, str]:
+def statuses(store: Store, run_id: int) -> dict[str, str]:
     return {n: str(t.status) for n, t in store.run_tasks(run_id).items()}
 
 
@@ -62,7 +62,7 @@ def lines(path: Path) -> list[str]:
 
 
 def test_changed_task_runs_with_its_dependants_and_a_revert_runs_them_again(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore
+    repo: GitRepo, data_dir: Path, store: Store
 ) -> None:
     """Changing one task runs exactly it and its dependants; reverting the commit reruns them."""
     tasks = """\
@@ -95,7 +95,7 @@ def test_changed_task_runs_with_its_dependants_and_a_revert_runs_them_again(
 
 
 def test_failure_rolls_back_successes_in_reverse_completion_order(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, data_dir: Path, store: Store, tmp_path: Path
 ) -> None:
     """A final failure rolls back the run's successes newest-first and restores applied state."""
     log = tmp_path / "rollbacks.log"
@@ -150,7 +150,7 @@ def test_failure_rolls_back_successes_in_reverse_completion_order(
 
 
 def test_first_run_rollback_forgets_applied_state(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore
+    repo: GitRepo, data_dir: Path, store: Store
 ) -> None:
     """Rolling back a workflow's first run leaves nothing applied: its tasks are new again."""
     repo.commit(
@@ -168,7 +168,7 @@ def test_first_run_rollback_forgets_applied_state(
     assert [(t.id, str(t.reason)) for t in wp.outstanding] == [("one", "new"), ("two", "new")]
 
 
-def test_on_failure_stop_and_continue(repo: GitRepo, data_dir: Path, store: SQLiteStore) -> None:
+def test_on_failure_stop_and_continue(repo: GitRepo, data_dir: Path, store: Store) -> None:
     """`stop` cancels what has not started; `continue` still runs the independent tasks."""
     tasks = """\
   - {id: bad, run: 'exit 1'}
@@ -207,7 +207,7 @@ def test_on_failure_stop_and_continue(repo: GitRepo, data_dir: Path, store: SQLi
 
 
 def test_retries_with_backoff_until_success(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, data_dir: Path, store: Store, tmp_path: Path
 ) -> None:
     """A task failing twice then succeeding ends succeeded after 3 attempts, with growing delays."""
     counter = tmp_path / "counter"
@@ -239,7 +239,7 @@ def test_retries_with_backoff_until_success(
 
 
 def test_timeout_kills_the_whole_process_group(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, data_dir: Path, store: Store, tmp_path: Path
 ) -> None:
     """A timed-out task is stopped with its grandchildren; the task ends timed_out."""
     pidfile = tmp_path / "pid"
@@ -269,9 +269,7 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def test_independent_tasks_run_in_parallel(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore
-) -> None:
+def test_independent_tasks_run_in_parallel(repo: GitRepo, data_dir: Path, store: Store) -> None:
     """Two independent 1-second tasks with concurrency 2 take well under 2 seconds together."""
     tasks = "  - {id: one, run: sleep 1}\n  - {id: two, run: sleep 1}\n"
     repo.commit({WF: workflow("w", tasks, concurrency=2)})
@@ -285,7 +283,7 @@ def test_independent_tasks_run_in_parallel(
 
 
 def test_parameters_with_shell_syntax_are_never_executed(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, data_dir: Path, store: Store, tmp_path: Path
 ) -> None:
     """Parameters and env values holding $(...), ; and backticks reach the task as plain text."""
     p = f"$(touch {tmp_path}/pwned)"
@@ -337,7 +335,7 @@ def stop_once_started(repo: GitRepo, data_dir: Path, mark: Path) -> float:
 
 
 def test_graceful_stop_interrupts_a_running_task_and_the_next_pass_resumes(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, data_dir: Path, store: Store, tmp_path: Path
 ) -> None:
     """Engine.stop cancels a task still running after shutdown_grace; the next pass reruns it."""
     mark = tmp_path / "started"
@@ -369,7 +367,7 @@ def test_graceful_stop_interrupts_a_running_task_and_the_next_pass_resumes(
 
 
 def test_failing_rollback_marks_the_run_rollback_failed(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, data_dir: Path, store: Store, tmp_path: Path
 ) -> None:
     """A failing rollback action leaves the run rollback_failed; the other rollbacks still run."""
     log = tmp_path / "undo"
@@ -400,7 +398,7 @@ def test_failing_rollback_marks_the_run_rollback_failed(
 
 
 def test_missing_secret_fails_the_task_with_a_clear_error(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+    repo: GitRepo, data_dir: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A task whose secret cannot be resolved fails (no crash) and says which secret is missing."""
     monkeypatch.delenv("PODIUM_TEST_MISSING", raising=False)
@@ -424,7 +422,7 @@ def approval_tasks(approvers: str = "[lead@example.com]") -> str:
 
 
 def test_skipping_a_task_waiting_for_approval_lets_the_run_continue(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore
+    repo: GitRepo, data_dir: Path, store: Store
 ) -> None:
     """Skipping a gated task cancels its request; the run goes back to running and completes."""
     repo.commit({WF: workflow("w", approval_tasks())})
@@ -447,7 +445,7 @@ def test_skipping_a_task_waiting_for_approval_lets_the_run_continue(
 
 
 def test_four_eyes_refuses_the_author_of_the_change(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore
+    repo: GitRepo, data_dir: Path, store: Store
 ) -> None:
     """With forbid_self_approval the commit's author cannot approve; another approver can."""
     repo.commit(
@@ -471,7 +469,7 @@ def test_four_eyes_refuses_the_author_of_the_change(
 
 
 def test_stop_while_a_retry_is_scheduled_returns_at_once(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore
+    repo: GitRepo, data_dir: Path, store: Store
 ) -> None:
     """Engine.stop during a retry backoff returns at once; the retry is kept for the next pass."""
     repo.commit(
@@ -506,7 +504,7 @@ def test_stop_while_a_retry_is_scheduled_returns_at_once(
 
 
 def test_superseded_and_finished_runs_leave_no_checkouts(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore
+    repo: GitRepo, data_dir: Path, store: Store
 ) -> None:
     """A run superseded while waiting has its checkout removed like any finished run's."""
     tasks = "  - {id: prep, run: echo prep}\n" + approval_tasks().replace(
@@ -528,7 +526,7 @@ def test_superseded_and_finished_runs_leave_no_checkouts(
 
 
 def test_operator_decisions_while_the_run_is_running_are_honoured(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, data_dir: Path, store: Store, tmp_path: Path
 ) -> None:
     """Skipping a pending task and failing another while the run executes never crashes the pass."""
     release = tmp_path / "release"
@@ -592,7 +590,7 @@ def test_operator_decisions_while_the_run_is_running_are_honoured(
 
 
 def test_invalid_podium_yaml_does_not_forget_applied_state(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore
+    repo: GitRepo, data_dir: Path, store: Store
 ) -> None:
     """A broken podium.yaml hides its workflows_dir, but nothing applied is forgotten or rerun."""
     repo.commit(
@@ -614,7 +612,7 @@ def test_invalid_podium_yaml_does_not_forget_applied_state(
 
 
 def test_tasks_running_at_a_failure_finish_and_are_rolled_back_too(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, data_dir: Path, store: Store, tmp_path: Path
 ) -> None:
     """On failure nothing new starts; a task still running finishes and is then rolled back."""
     log = tmp_path / "undo"
@@ -642,7 +640,7 @@ def test_tasks_running_at_a_failure_finish_and_are_rolled_back_too(
 
 
 def test_a_late_approval_is_refused_and_the_timeout_rejects(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore
+    repo: GitRepo, data_dir: Path, store: Store
 ) -> None:
     """Once an approval's timeout has passed, approving is refused; the next pass rejects."""
     tasks = approval_tasks().replace(
@@ -679,7 +677,7 @@ def test_a_lost_lease_stops_the_engine(repo: GitRepo, data_dir: Path) -> None:
 
 
 def test_stopping_during_a_rollback_resumes_it_at_the_next_start(
-    repo: GitRepo, data_dir: Path, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, data_dir: Path, store: Store, tmp_path: Path
 ) -> None:
     """A rollback cancelled by shutdown is not a failed rollback: the next pass finishes it."""
     mark, log = tmp_path / "mark", tmp_path / "undo"

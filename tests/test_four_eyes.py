@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 from tests.gitrepo import AUTHOR_EMAIL, GitRepo, workflow
 from tests.test_cli_engine import podium, run_ids
 
@@ -25,7 +25,7 @@ def _gated(approvers: str, version: str, forbid: str = "true") -> str:
 
 
 def test_the_committer_cannot_approve_what_they_committed_under_another_author(
-    repo: GitRepo, store: SQLiteStore
+    repo: GitRepo, store: Store
 ) -> None:
     """`git commit --author "Lead <...>"` does not let the committer approve their own change."""
     approvers = f"{AUTHOR_EMAIL}, lead@example.com"
@@ -45,9 +45,7 @@ def test_the_committer_cannot_approve_what_they_committed_under_another_author(
     assert [e.kind for e in store.events(run_id=run)].count("decision_refused") == 1
 
 
-def test_a_commit_cannot_lower_its_own_bar(
-    repo: GitRepo, store: SQLiteStore, tmp_path: Path
-) -> None:
+def test_a_commit_cannot_lower_its_own_bar(repo: GitRepo, store: Store, tmp_path: Path) -> None:
     """Approvers and four-eyes come from the last applied revision, not the commit itself."""
     repo.commit({WF: _gated("lead@example.com", "1")})
     assert podium("reconcile", "--repo", repo.url).returncode == 0
@@ -77,7 +75,7 @@ def test_a_commit_cannot_lower_its_own_bar(
 
 
 def test_removing_a_gate_does_not_ungate_the_commit_that_removes_it(
-    repo: GitRepo, store: SQLiteStore
+    repo: GitRepo, store: Store
 ) -> None:
     """A commit that deletes a task's approval still waits for that approval itself."""
     repo.commit({WF: _gated("lead@example.com", "1")})
@@ -91,7 +89,7 @@ def test_removing_a_gate_does_not_ungate_the_commit_that_removes_it(
 
 
 def test_rules_are_read_from_git_when_the_store_does_not_have_them(
-    repo: GitRepo, store: SQLiteStore
+    repo: GitRepo, store: Store
 ) -> None:
     """A state made before rules were kept (no marks) still gates by the applied revision."""
     repo.commit({WF: _gated("lead@example.com", "1")})

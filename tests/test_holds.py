@@ -7,7 +7,7 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store, open_store
 from tests.agentproc import AgentProcess, wait_until
 from tests.gitrepo import GitRepo, workflow
 from tests.test_cli_engine import podium, run_ids, spawn
@@ -43,7 +43,7 @@ def _kill_while(repo: GitRepo, ledger: Path, lines: int = 1) -> None:
 
 
 def test_an_interrupted_charge_is_never_charged_again_without_a_decision(
-    repo: GitRepo, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, store: Store, tmp_path: Path
 ) -> None:
     """SIGKILL mid-charge, then a commit changing another task: still one charge, and held."""
     ledger = tmp_path / "ledger"
@@ -88,7 +88,7 @@ def test_an_interrupted_charge_is_never_charged_again_without_a_decision(
 
 
 def test_an_interrupted_non_idempotent_rollback_waits_for_a_decision(
-    repo: GitRepo, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, store: Store, tmp_path: Path
 ) -> None:
     """A refund cut short by a crash is not re-run at restart: the run waits; retry re-runs it."""
     ledger = tmp_path / "ledger"
@@ -138,7 +138,7 @@ def test_a_graceful_stop_announces_the_run_waiting_for_a_decision(
         wait_until(lambda: ledger.exists(), timeout=15)
         assert agent.stop() == 0
         output = agent.output()
-    db = SQLiteStore(state)
+    db = open_store(state)
     try:
         (run,) = [r.id for r in db.list_runs()]
         assert str(db.get_run(run).status) == "waiting_decision"

@@ -13,13 +13,13 @@ from starlette.testclient import TestClient
 from podium.http.app import build_app
 from podium.http.webhooks import DeliveryLog, verify
 from podium.metrics import Metrics
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store, open_store
 
 
 class FakeAgent:
     """A stand-in for the daemon exposing what the HTTP face calls."""
 
-    def __init__(self, store: SQLiteStore, ready: bool = True) -> None:
+    def __init__(self, store: Store, ready: bool = True) -> None:
         self.metrics = Metrics(store)
         self.requests: list[str] = []
         self._ready = ready
@@ -44,7 +44,7 @@ def _signed(body: bytes, secret: str = "s3cret") -> dict[str, str]:
 
 def test_github_signature_is_required_and_checked(tmp_path: Path) -> None:
     """Unsigned, wrongly signed and tampered pushes get 401 and trigger nothing."""
-    agent = FakeAgent(SQLiteStore(tmp_path / "s.db"))
+    agent = FakeAgent(open_store(tmp_path / "s.db"))
     client = TestClient(build_app(agent))
     body = json.dumps({"ref": "refs/heads/main"}).encode()
     assert client.post("/webhooks/git", content=body).status_code == 401
@@ -62,7 +62,7 @@ def test_github_signature_is_required_and_checked(tmp_path: Path) -> None:
 
 def test_push_to_another_branch_and_replays_do_not_trigger(tmp_path: Path) -> None:
     """A push to an untracked branch is ignored; a replayed delivery id triggers once."""
-    agent = FakeAgent(SQLiteStore(tmp_path / "s.db"))
+    agent = FakeAgent(open_store(tmp_path / "s.db"))
     client = TestClient(build_app(agent))
     other = json.dumps({"ref": "refs/heads/feature"}).encode()
     assert client.post("/webhooks/git", content=other, headers=_signed(other)).status_code == 202
@@ -90,7 +90,7 @@ def test_ping_and_other_events_do_not_trigger() -> None:
 
 def test_health_and_readiness(tmp_path: Path) -> None:
     """/healthz is always 200; /readyz is 503 until the source has been fetched."""
-    store = SQLiteStore(tmp_path / "s.db")
+    store = open_store(tmp_path / "s.db")
     client = TestClient(build_app(FakeAgent(store, ready=False)))
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 503

@@ -26,7 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from podium.http.server import HttpFace, Limits, raise_open_files_limit, serve
-from podium.store.sqlite import SQLiteStore
+from podium.store import open_store
 from tests.agentproc import PODIUM, AgentProcess, free_port, wait_until
 from tests.gitrepo import GitRepo, workflow
 
@@ -98,7 +98,7 @@ def _app() -> Starlette:
 def _runs(state: Path) -> list[str]:
     if not state.exists():
         return []
-    store = SQLiteStore(state)
+    store = open_store(state)
     try:
         return [str(r.status) for r in store.list_runs("w")]
     finally:

@@ -17,7 +17,7 @@ import pytest
 
 from podium.http.app import WEBHOOK_MAX_BODY, build_app
 from podium.http.webhooks import payload, push_matches
-from podium.store.sqlite import SQLiteStore
+from podium.store import open_store
 from tests.agentproc import AgentProcess, wait_until
 from tests.conftest import MACHINE_ENV
 from tests.gitrepo import GitRepo, isolate, workflow
@@ -38,7 +38,7 @@ def _github(body: bytes, event: str = "push", **extra: str) -> dict[str, str]:
 
 
 def _runs(state: Path) -> list[str]:
-    store = SQLiteStore(state)
+    store = open_store(state)
     try:
         return [str(r.status) for r in store.list_runs("w")]
     finally:
@@ -192,7 +192,7 @@ def test_payload_reads_json_and_github_form_encoding() -> None:
 def test_replayed_pushes_are_coalesced_into_one_trigger(tmp_path: Path) -> None:
     """Pushes replayed within the trigger period are answered 202 "coalesced" and trigger
     one reconcile; a repeated delivery id is still a duplicate."""
-    agent = FakeAgent(SQLiteStore(tmp_path / "s.db"))
+    agent = FakeAgent(open_store(tmp_path / "s.db"))
     with served(build_app(agent, trigger_period=3600)) as face:
         url = f"http://127.0.0.1:{face.port}/webhooks/git"
         body = json.dumps({"ref": "refs/heads/main"}).encode()
@@ -210,7 +210,7 @@ def test_replayed_pushes_are_coalesced_into_one_trigger(tmp_path: Path) -> None:
 def test_coalesced_pushes_still_trigger_once_the_period_ends(tmp_path: Path) -> None:
     """However the pushes fall around the period, each one is covered by a trigger after it:
     two pushes give two reconciles, the second at the latest when the period ends."""
-    agent = FakeAgent(SQLiteStore(tmp_path / "s.db"))
+    agent = FakeAgent(open_store(tmp_path / "s.db"))
     with served(build_app(agent, trigger_period=0.5)) as face:
         url = f"http://127.0.0.1:{face.port}/webhooks/git"
         body = json.dumps({"ref": "refs/heads/main"}).encode()

@@ -10,8 +10,8 @@ from podium.notify.base import RetryLater, drain
 from podium.notify.console import ConsoleNotifier
 from podium.notify.routing import routes_for
 from podium.spec.models import EventKind, NotifyRoute
+from podium.store import open_store
 from podium.store.records import OutboxItem
-from podium.store.sqlite import SQLiteStore
 
 
 class Flaky:
@@ -33,7 +33,7 @@ class Flaky:
 
 def test_a_notifier_failing_its_first_attempts_still_gets_every_event(tmp_path: Path) -> None:
     """Failed sends are retried later with backoff until delivered, once each."""
-    store = SQLiteStore(tmp_path / "s.db")
+    store = open_store(tmp_path / "s.db")
     for n in range(3):
         store.emit("failed", workflow="w", run_id=n, routes=[("flaky", "#ops")])
     flaky = Flaky(failures=2)
@@ -50,7 +50,7 @@ def test_a_notifier_failing_its_first_attempts_still_gets_every_event(tmp_path: 
 
 def test_retry_later_defers_by_the_given_seconds(tmp_path: Path) -> None:
     """A RetryLater (e.g. HTTP 429 Retry-After) makes the item due only after that delay."""
-    store = SQLiteStore(tmp_path / "s.db")
+    store = open_store(tmp_path / "s.db")
     store.emit("failed", workflow="w", routes=[("slack", "#ops")])
 
     class Limited:
@@ -66,7 +66,7 @@ def test_retry_later_defers_by_the_given_seconds(tmp_path: Path) -> None:
 
 def test_console_notifier_prints_one_line_per_event(tmp_path: Path) -> None:
     """The console notifier describes events for humans, with the command to approve."""
-    store = SQLiteStore(tmp_path / "s.db")
+    store = open_store(tmp_path / "s.db")
     store.emit(
         "approval_requested",
         workflow="deploy",

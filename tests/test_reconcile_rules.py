@@ -7,14 +7,14 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 from tests.gitrepo import GitRepo, workflow
 from tests.test_cli_engine import podium, run_ids
 
 WF = "workflows/w.yaml"
 
 
-def test_a_path_that_is_not_a_podium_root_is_an_error(repo: GitRepo, store: SQLiteStore) -> None:
+def test_a_path_that_is_not_a_podium_root_is_an_error(repo: GitRepo, store: Store) -> None:
     """A --path without podium.yaml or workflows/ is one error line, and forgets nothing."""
     repo.commit({WF: workflow("w", "  - {id: a, run: 'true'}\n"), "docs/readme.md": "hi\n"})
     assert podium("reconcile", "--repo", repo.url).returncode == 0
@@ -30,9 +30,7 @@ def test_a_path_that_is_not_a_podium_root_is_an_error(repo: GitRepo, store: SQLi
     assert escaping.returncode == 1 and "Traceback" not in escaping.stderr
 
 
-def test_an_empty_revision_is_refused_while_tasks_are_applied(
-    repo: GitRepo, store: SQLiteStore
-) -> None:
+def test_an_empty_revision_is_refused_while_tasks_are_applied(repo: GitRepo, store: Store) -> None:
     """Deleting every workflow file is refused (one alert) unless allow_empty: true."""
     repo.commit({WF: workflow("w", "  - {id: a, run: 'true'}\n"), "podium.yaml": "{}\n"})
     assert podium("reconcile", "--repo", repo.url).returncode == 0
@@ -56,7 +54,7 @@ def test_an_empty_revision_is_refused_while_tasks_are_applied(
 
 
 def test_an_approval_is_superseded_only_when_the_waiting_task_changes(
-    repo: GitRepo, store: SQLiteStore, tmp_path: Path
+    repo: GitRepo, store: Store, tmp_path: Path
 ) -> None:
     """A commit touching only a later task's script keeps the approval; the change runs after."""
     out = tmp_path / "out"
@@ -112,7 +110,7 @@ def test_a_superseded_run_is_logged_as_cancelled(repo: GitRepo, data_dir: Path) 
 
 
 def test_status_counts_what_plan_counts_and_shows_the_last_applied_revision(
-    repo: GitRepo, store: SQLiteStore
+    repo: GitRepo, store: Store
 ) -> None:
     """Outstanding in `status` equals `plan`'s; applied revision is the newest applied one."""
     tasks = "  - {id: a, run: 'true', env: {V: '%s'}}\n  - {id: b, run: 'true'}\n"

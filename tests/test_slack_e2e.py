@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store, open_store
 from tests.agentproc import AgentProcess, wait_until
 from tests.gitrepo import GitRepo, workflow
 from tests.slack_fake import (
@@ -85,8 +85,8 @@ def start_agent(repo: GitRepo, tmp_path: Path, fake: FakeSlack, **env: str) -> A
     )
 
 
-def store_of(tmp_path: Path) -> SQLiteStore:
-    return SQLiteStore(tmp_path / "state.db")
+def store_of(tmp_path: Path) -> Store:
+    return open_store(tmp_path / "state.db")
 
 
 def run_status(tmp_path: Path, run_id: int) -> str | None:

@@ -15,7 +15,7 @@ import podium_slack as slack
 from podium.decisions import Decisions
 from podium.errors import ConfigError
 from podium.integration import IntegrationContext, load_integrations
-from podium.store.sqlite import SQLiteStore
+from podium.store import open_store
 from podium_slack.config import SlackConfig
 from tests.slack_fake import BOT_TOKEN, FakeSlack, World
 
@@ -24,7 +24,7 @@ MANIFEST = Path(slack.__file__).parent / "manifest.yaml"
 
 @pytest.fixture
 def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[IntegrationContext]:
-    store = SQLiteStore(tmp_path / "state.db")
+    store = open_store(tmp_path / "state.db")
     yield IntegrationContext(
         store=store,
         decisions=Decisions(store),

@@ -23,7 +23,7 @@ from podium.states import (
     check_run,
     check_task,
 )
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store, open_store
 
 R, T = RunStatus, TaskStatus
 
@@ -155,13 +155,13 @@ def test_status_names_are_the_shared_strings() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "state.db")
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = open_store(tmp_path / "state.db")
     yield s
     s.close()
 
 
-def new_run(store: SQLiteStore) -> int:
+def new_run(store: Store) -> int:
     return store.create_run(
         "deploy",
         "abc123",
@@ -179,7 +179,7 @@ def new_run(store: SQLiteStore) -> int:
     )
 
 
-def test_store_refuses_illegal_run_transition(store: SQLiteStore) -> None:
+def test_store_refuses_illegal_run_transition(store: Store) -> None:
     """set_run_status raises TransitionError and leaves the stored status as it was."""
     run_id = new_run(store)
     with pytest.raises(TransitionError):
@@ -192,7 +192,7 @@ def test_store_refuses_illegal_run_transition(store: SQLiteStore) -> None:
     assert store.get_run(run_id).status is R.SUCCEEDED
 
 
-def test_store_refuses_illegal_task_transition(store: SQLiteStore) -> None:
+def test_store_refuses_illegal_task_transition(store: Store) -> None:
     """set_task_status raises TransitionError and leaves the stored task untouched."""
     run_id = new_run(store)
     with pytest.raises(TransitionError):
@@ -206,7 +206,7 @@ def test_store_refuses_illegal_task_transition(store: SQLiteStore) -> None:
     assert store.get_run_task(run_id, "build").status is T.CANCELLED
 
 
-def test_refused_transition_inside_a_transaction_rolls_it_back(store: SQLiteStore) -> None:
+def test_refused_transition_inside_a_transaction_rolls_it_back(store: Store) -> None:
     """An illegal move inside ``tx()`` undoes the other writes of that transaction."""
     run_id = new_run(store)
     with pytest.raises(TransitionError), store.tx():

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from podium.errors import ConfigError, NotFoundError
-from podium.planner import Applied, Failure
+from podium.planner import Applied, Failure, Hold
 from podium.states import RunStatus, TaskStatus
-from podium.store.schema import SCHEMA_VERSION
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store, open_store
+from podium.store.migrations.sqlite import SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -23,8 +23,8 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(db)
+def store(db: Path) -> Iterator[Store]:
+    s = open_store(db)
     yield s
     s.close()
 
@@ -42,7 +42,7 @@ def task_row(
     }
 
 
-def new_run(store: SQLiteStore, workflow: str = "deploy", *tasks: str) -> int:
+def new_run(store: Store, workflow: str = "deploy", *tasks: str) -> int:
     return store.create_run(
         workflow,
         "rev1",
@@ -58,7 +58,7 @@ def new_run(store: SQLiteStore, workflow: str = "deploy", *tasks: str) -> int:
 def test_a_first_schema_database_is_upgraded_in_place(db: Path) -> None:
     """A state file written by the first schema keeps its attempts and applied rows, and
     new attempts get ids after the old ones."""
-    from podium.store.schema import MIGRATIONS
+    from podium.store.migrations.sqlite import MIGRATIONS
 
     db.parent.mkdir(parents=True)
     with sqlite3.connect(db) as raw:
@@ -76,7 +76,7 @@ def test_a_first_schema_database_is_upgraded_in_place(db: Path) -> None:
             "INSERT INTO applied (workflow, task, fingerprint, revision, applied_at, run_id)"
             " VALUES ('deploy', 'build', 'fp-old', 'rev0', 1.0, 7)"
         )
-    upgraded = SQLiteStore(db)
+    upgraded = open_store(db)
     try:
         assert upgraded.schema_version == SCHEMA_VERSION
         assert [(a.id, a.task, a.log_path) for a in upgraded.attempts(7)] == [
@@ -91,7 +91,89 @@ def test_a_first_schema_database_is_upgraded_in_place(db: Path) -> None:
         upgraded.close()
 
 
-def test_attempt_numbers_stay_unique_when_the_callers_count_is_stale(store: SQLiteStore) -> None:
+def test_a_second_schema_database_is_upgraded_in_place(db: Path) -> None:
+    """A state file written by schema 2 migrates to the current schema in place and keeps
+    its runs, run tasks, attempts, applied rows and approvals; what schema 3 added works."""
+    from podium.store.migrations.sqlite import MIGRATIONS
+
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as raw:
+        raw.executescript(MIGRATIONS[0])
+        raw.executescript(MIGRATIONS[1])
+        raw.execute("PRAGMA user_version = 2")
+        raw.execute(
+            "INSERT INTO runs (id, workflow, revision, status, trigger, created_at, started_at,"
+            " definition) VALUES (7, 'deploy', 'rev0', 'waiting_approval', 'commit', 1.0, 2.0,"
+            ' \'{"name": "deploy"}\')'
+        )
+        raw.execute(
+            "INSERT INTO run_tasks (run_id, task, status, fingerprint, spec_hash, inputs_hash,"
+            " reason, attempts) VALUES (7, 'build', 'succeeded', 'fp-b', 's', 'i', 'new', 1),"
+            " (7, 'ship', 'waiting_approval', 'fp-s', 's', 'i', 'new', 0)"
+        )
+        raw.execute(
+            "INSERT INTO attempts (id, run_id, task, number, phase, status, exit_code,"
+            " started_at, finished_at, log_path) VALUES"
+            " (41, 7, 'build', 1, 'run', 'succeeded', 0, 2.0, 3.0, '/l/41')"
+        )
+        raw.execute(
+            "INSERT INTO applied (workflow, task, fingerprint, spec_hash, inputs_hash, revision,"
+            " applied_at, run_id) VALUES ('deploy', 'build', 'fp-b', 's', 'i', 'rev0', 3.0, 7)"
+        )
+        raw.execute(
+            "INSERT INTO approvals (id, run_id, task, fingerprint, revision, status, approvers,"
+            " requested_at, on_timeout) VALUES (5, 7, 'ship', 'fp-s', 'rev0', 'pending',"
+            " '[\"@sre\"]', 3.0, 'reject')"
+        )
+        raw.execute(
+            "INSERT INTO workflows (name, file, first_seen, status) VALUES"
+            " ('deploy', 'workflows/deploy.yaml', 1.0, 'Reconciling')"
+        )
+    upgraded = open_store(db)
+    try:
+        assert upgraded.schema_version == SCHEMA_VERSION
+        run = upgraded.get_run(7)
+        assert (run.workflow, run.revision, run.status, run.definition) == (
+            "deploy",
+            "rev0",
+            RunStatus.WAITING_APPROVAL,
+            {"name": "deploy"},
+        )
+        assert [r.id for r in upgraded.active_runs()] == [7]
+        tasks = upgraded.run_tasks(7)
+        assert {t: (r.status, r.fingerprint, r.attempts) for t, r in tasks.items()} == {
+            "build": (TaskStatus.SUCCEEDED, "fp-b", 1),
+            "ship": (TaskStatus.WAITING_APPROVAL, "fp-s", 0),
+        }
+        (attempt,) = upgraded.attempts(7)
+        assert (attempt.id, attempt.task, attempt.status, attempt.exit_code) == (
+            41,
+            "build",
+            "succeeded",
+            0,
+        )
+        assert upgraded.applied_all() == {
+            ("deploy", "build"): Applied("fp-b", "s", "i", "rev0", 3.0)
+        }
+        assert upgraded.applied_rows("deploy")["build"]["run_id"] == 7
+        (request,) = upgraded.approvals(run_id=7)
+        assert (request.id, request.status, request.approvers) == (5, "pending", ["@sre"])
+        assert request.committer_email is None and request.forbid_self_approval is None
+        # what schema 3 added: holds, the outstanding count, four-eyes on requests
+        upgraded.set_hold("deploy", "ship", "fp-s", "run", 7, 41, "interrupted")
+        assert upgraded.holds_all() == {("deploy", "ship"): Hold("fp-s", 7, "run", "interrupted")}
+        upgraded.set_workflow_status("deploy", "Stalled", "WaitingApproval", "ship", 1)
+        assert upgraded.workflow_rows()["deploy"]["outstanding"] == 1
+        again = upgraded.create_approval(
+            7, "ship", "fp-s", "rev0", ["@sre"], None, "reject", "a@x", "c@x", True
+        )
+        assert (again.committer_email, again.forbid_self_approval) == ("c@x", True)
+        assert upgraded.start_attempt(7, "ship", "run", "/l/{n}", 1).id == 42
+    finally:
+        upgraded.close()
+
+
+def test_attempt_numbers_stay_unique_when_the_callers_count_is_stale(store: Store) -> None:
     run = new_run(store, "deploy", "build")
     first = store.start_attempt(run, "build", "run", "/l/{n}", 1)
     again = store.start_attempt(run, "build", "run", "/l/{n}", 1)  # stale: 1 is taken
@@ -99,14 +181,14 @@ def test_attempt_numbers_stay_unique_when_the_callers_count_is_stale(store: SQLi
     assert again.log_path == "/l/2"
 
 
-def test_database_is_in_wal_mode(store: SQLiteStore, db: Path) -> None:
+def test_database_is_in_wal_mode(store: Store, db: Path) -> None:
     """The store turns on WAL journaling, and it sticks to the file."""
     with sqlite3.connect(db) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.exists()
 
 
-def test_schema_version_is_recorded(store: SQLiteStore, db: Path) -> None:
+def test_schema_version_is_recorded(store: Store, db: Path) -> None:
     """A new database carries the current schema version in PRAGMA user_version."""
     assert store.schema_version == SCHEMA_VERSION >= 1
     with sqlite3.connect(db) as raw:
@@ -117,15 +199,16 @@ def test_reopening_keeps_data_and_does_not_migrate_again(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second open of an up-to-date file runs no migration and keeps every row."""
-    first = SQLiteStore(db)
+    first = open_store(db)
     first.put("k", "v")
     run_id = new_run(first)
     first.close()
     # Were a migration to run again, this statement would fail the open.
     monkeypatch.setattr(
-        "podium.store.connection.MIGRATIONS", ("CREATE TABLE runs (boom INTEGER)",) * SCHEMA_VERSION
+        "podium.store.migrations.sqlite.MIGRATIONS",
+        ("CREATE TABLE runs (boom INTEGER)",) * SCHEMA_VERSION,
     )
-    again = SQLiteStore(db)
+    again = open_store(db)
     try:
         assert again.schema_version == SCHEMA_VERSION
         assert again.get("k") == "v"
@@ -137,17 +220,17 @@ def test_reopening_keeps_data_and_does_not_migrate_again(
 def test_concurrent_first_opens_migrate_once(db: Path) -> None:
     """Several stores opening a brand-new file at once all succeed on one schema."""
     barrier = threading.Barrier(4)
-    opened: list[SQLiteStore] = []
+    opened: list[Store] = []
     errors: list[BaseException] = []
 
-    def open_store() -> None:
+    def open_one() -> None:
         try:
             barrier.wait()
-            opened.append(SQLiteStore(db))
+            opened.append(open_store(db))
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
-    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -162,11 +245,11 @@ def test_concurrent_first_opens_migrate_once(db: Path) -> None:
 
 def test_newer_schema_is_refused_with_one_clear_message(db: Path) -> None:
     """A database written by a newer podium gives a ConfigError saying to upgrade."""
-    SQLiteStore(db).close()
+    open_store(db).close()
     with sqlite3.connect(db) as raw:
         raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(ConfigError) as info:
-        SQLiteStore(db)
+        open_store(db)
     message = str(info.value)
     assert str(db) in message
     assert f"schema {SCHEMA_VERSION + 1}" in message and "upgrade podium" in message
@@ -180,13 +263,13 @@ def test_a_file_that_is_not_a_database_gives_config_error(db: Path) -> None:
     db.parent.mkdir(parents=True)
     db.write_bytes(b"this is not a sqlite database, just text" * 100)
     with pytest.raises(ConfigError, match="state store"):
-        SQLiteStore(db)
+        open_store(db)
 
 
 # -- runs, tasks, attempts ---------------------------------------------------------------------
 
 
-def test_run_round_trip(store: SQLiteStore) -> None:
+def test_run_round_trip(store: Store) -> None:
     """A created run reads back with its definition, tasks and pending status."""
     previous = {"fingerprint": "old", "revision": "rev0"}
     run_id = store.create_run(
@@ -214,7 +297,7 @@ def test_run_round_trip(store: SQLiteStore) -> None:
     assert store.last_run("deploy") == run
 
 
-def test_run_status_sets_start_and_finish_times(store: SQLiteStore) -> None:
+def test_run_status_sets_start_and_finish_times(store: Store) -> None:
     """Leaving pending stamps started_at; a terminal status stamps finished_at and an error."""
     run_id = new_run(store)
     running = store.set_run_status(run_id, RunStatus.RUNNING)
@@ -228,7 +311,7 @@ def test_run_status_sets_start_and_finish_times(store: SQLiteStore) -> None:
     assert store.list_runs("deploy", active_only=True) == []
 
 
-def test_restating_a_finished_run_keeps_its_finish_time(store: SQLiteStore) -> None:
+def test_restating_a_finished_run_keeps_its_finish_time(store: Store) -> None:
     """Setting a finished run's status again changes neither its times nor its error."""
     run_id = new_run(store)
     store.set_run_status(run_id, RunStatus.RUNNING)
@@ -238,7 +321,7 @@ def test_restating_a_finished_run_keeps_its_finish_time(store: SQLiteStore) -> N
     assert again == done
 
 
-def test_task_status_and_fields_round_trip(store: SQLiteStore) -> None:
+def test_task_status_and_fields_round_trip(store: Store) -> None:
     """set_task_status stores the status and the extra columns it is given."""
     run_id = new_run(store)
     store.set_task_status(run_id, "build", TaskStatus.RUNNING, attempts=1, started_at=10.0)
@@ -254,7 +337,7 @@ def test_task_status_and_fields_round_trip(store: SQLiteStore) -> None:
     assert (rt.attempts, rt.started_at, rt.finished_at, rt.completed_seq) == (1, 10.0, 12.5, 1)
 
 
-def test_task_status_refuses_unknown_columns(store: SQLiteStore) -> None:
+def test_task_status_refuses_unknown_columns(store: Store) -> None:
     """Only known run_tasks columns may be set (no SQL built from arbitrary names)."""
     run_id = new_run(store)
     with pytest.raises(ValueError, match="unknown run_tasks columns"):
@@ -262,7 +345,7 @@ def test_task_status_refuses_unknown_columns(store: SQLiteStore) -> None:
     assert store.get_run_task(run_id, "build").status is TaskStatus.PENDING
 
 
-def test_missing_run_and_task_raise_not_found(store: SQLiteStore) -> None:
+def test_missing_run_and_task_raise_not_found(store: Store) -> None:
     """Unknown ids raise NotFoundError, not None or a KeyError."""
     run_id = new_run(store)
     with pytest.raises(NotFoundError):
@@ -275,7 +358,7 @@ def test_missing_run_and_task_raise_not_found(store: SQLiteStore) -> None:
         store.get_approval(999)
 
 
-def test_attempt_numbers_count_per_run_task_and_phase(store: SQLiteStore) -> None:
+def test_attempt_numbers_count_per_run_task_and_phase(store: Store) -> None:
     """Attempts are numbered 1, 2, … separately for each (run, task, phase)."""
     run_a = new_run(store, "deploy", "build", "test")
     run_b = new_run(store, "deploy", "build")
@@ -299,7 +382,7 @@ def test_attempt_numbers_count_per_run_task_and_phase(store: SQLiteStore) -> Non
     ]
 
 
-def test_attempt_round_trip(store: SQLiteStore) -> None:
+def test_attempt_round_trip(store: Store) -> None:
     """An attempt records its outcome, output tail and finish time."""
     run_id = new_run(store)
     attempt = store.start_attempt(run_id, "build", "run", "x.log")
@@ -321,7 +404,7 @@ def test_attempt_round_trip(store: SQLiteStore) -> None:
 # -- approvals -------------------------------------------------------------------------------
 
 
-def test_approval_is_decided_only_once(store: SQLiteStore) -> None:
+def test_approval_is_decided_only_once(store: Store) -> None:
     """The first decision wins; a second one returns False and changes nothing."""
     run_id = new_run(store)
     req = store.create_approval(run_id, "build", "fp-build", "rev1", ["@sre"], None, "reject")
@@ -337,14 +420,14 @@ def test_approval_is_decided_only_once(store: SQLiteStore) -> None:
 
 def test_concurrent_decisions_have_one_winner(db: Path) -> None:
     """Two stores racing to decide the same request: exactly one succeeds."""
-    a, b = SQLiteStore(db), SQLiteStore(db)
+    a, b = open_store(db), open_store(db)
     try:
         run_id = new_run(a)
         req = a.create_approval(run_id, "build", "fp", "rev1", ["x"], 10.0, "approve")
         results: list[bool] = []
         barrier = threading.Barrier(2)
 
-        def decide(s: SQLiteStore, status: str) -> None:
+        def decide(s: Store, status: str) -> None:
             barrier.wait()
             results.append(s.decide_approval(req.id, status, status))
 
@@ -366,7 +449,7 @@ def test_concurrent_decisions_have_one_winner(db: Path) -> None:
 # -- events and outbox -----------------------------------------------------------------------
 
 
-def test_emit_writes_the_event_and_one_outbox_item_per_route(store: SQLiteStore) -> None:
+def test_emit_writes_the_event_and_one_outbox_item_per_route(store: Store) -> None:
     """An event is logged once and queued once for each (notifier, target) route."""
     event_id = store.emit(
         "run_failed",
@@ -393,7 +476,7 @@ def test_emit_writes_the_event_and_one_outbox_item_per_route(store: SQLiteStore)
     assert store.outbox_depth() == 2
 
 
-def test_exception_in_a_transaction_leaves_no_event_and_no_outbox(store: SQLiteStore) -> None:
+def test_exception_in_a_transaction_leaves_no_event_and_no_outbox(store: Store) -> None:
     """Events and their outbox rows commit together: an error inside tx() drops both."""
 
     class Boom(Exception):
@@ -410,7 +493,7 @@ def test_exception_in_a_transaction_leaves_no_event_and_no_outbox(store: SQLiteS
     assert len(store.events()) == 1 and store.outbox_depth() == 1
 
 
-def test_nested_transactions_commit_once_with_the_outer(store: SQLiteStore, db: Path) -> None:
+def test_nested_transactions_commit_once_with_the_outer(store: Store, db: Path) -> None:
     """Writes in a nested tx() are invisible to other connections until the outer commits."""
     with store.tx():
         with store.tx():
@@ -421,7 +504,7 @@ def test_nested_transactions_commit_once_with_the_outer(store: SQLiteStore, db: 
         assert raw.execute("SELECT value FROM kv WHERE key = 'k'").fetchone() == ("inner",)
 
 
-def test_outbox_retry_schedule(store: SQLiteStore) -> None:
+def test_outbox_retry_schedule(store: Store) -> None:
     """mark_failed hides an item until next_at; mark_delivered removes it for good."""
     store.emit("failed", routes=[("slack", "#a"), ("slack", "#b")])
     now = time.time() + 1
@@ -438,7 +521,7 @@ def test_outbox_retry_schedule(store: SQLiteStore) -> None:
     assert store.outbox_depth() == 0
 
 
-def test_due_outbox_respects_the_limit_in_order(store: SQLiteStore) -> None:
+def test_due_outbox_respects_the_limit_in_order(store: Store) -> None:
     """due_outbox returns the oldest items first, at most ``limit`` of them."""
     for n in range(5):
         store.emit(f"e{n}", routes=[("console", None)])
@@ -449,7 +532,7 @@ def test_due_outbox_respects_the_limit_in_order(store: SQLiteStore) -> None:
 # -- lease -----------------------------------------------------------------------------------
 
 
-def test_lease_is_held_by_one_owner_until_it_expires(store: SQLiteStore) -> None:
+def test_lease_is_held_by_one_owner_until_it_expires(store: Store) -> None:
     """A second owner is refused while the lease is live and gets it once it expired."""
     assert store.acquire_lease("agent-a", ttl=60) is None
     assert store.acquire_lease("agent-b", ttl=60) == "agent-a"
@@ -462,7 +545,7 @@ def test_lease_is_held_by_one_owner_until_it_expires(store: SQLiteStore) -> None
     assert store.acquire_lease("agent-a", ttl=60) == "agent-b"
 
 
-def test_lease_release(store: SQLiteStore) -> None:
+def test_lease_release(store: Store) -> None:
     """Only the holder's release frees the lease; then anyone may take it."""
     store.acquire_lease("agent-a", ttl=60)
     store.release_lease("agent-b")
@@ -472,7 +555,7 @@ def test_lease_release(store: SQLiteStore) -> None:
     assert store.acquire_lease("agent-b", ttl=60) is None
 
 
-def test_renewing_keeps_the_acquired_time(store: SQLiteStore, db: Path) -> None:
+def test_renewing_keeps_the_acquired_time(store: Store, db: Path) -> None:
     """A holder renewing its lease extends expiry but keeps when it first acquired it."""
     store.acquire_lease("agent-a", ttl=60)
     with sqlite3.connect(db) as raw:
@@ -486,7 +569,7 @@ def test_renewing_keeps_the_acquired_time(store: SQLiteStore, db: Path) -> None:
 
 def test_two_stores_contend_for_one_lease(db: Path) -> None:
     """Two agents on one file: the second is refused while the first holds the lease."""
-    a, b = SQLiteStore(db), SQLiteStore(db)
+    a, b = open_store(db), open_store(db)
     try:
         assert a.acquire_lease("a", ttl=60) is None
         assert b.acquire_lease("b", ttl=60) == "a"
@@ -501,7 +584,7 @@ def test_two_stores_contend_for_one_lease(db: Path) -> None:
 # -- applied state ---------------------------------------------------------------------------
 
 
-def test_applied_set_and_read(store: SQLiteStore) -> None:
+def test_applied_set_and_read(store: Store) -> None:
     """set_applied is what applied_all (the planner's input) returns."""
     store.set_applied("deploy", "build", Applied("fp1", "s1", "i1", "rev1", 10.0), run_id=1)
     store.set_applied("deploy", "test", Applied("fp2", "s2", "i2", "rev1", 11.0), run_id=1)
@@ -512,7 +595,7 @@ def test_applied_set_and_read(store: SQLiteStore) -> None:
     }
 
 
-def test_restore_applied_puts_back_the_previous_row_exactly(store: SQLiteStore) -> None:
+def test_restore_applied_puts_back_the_previous_row_exactly(store: Store) -> None:
     """Rollback restores the row a run replaced, column for column."""
     store.set_applied(
         "deploy", "build", Applied("old", "s0", "i0", "rev0", 5.0), run_id=1, rollback={"run": "x"}
@@ -525,7 +608,7 @@ def test_restore_applied_puts_back_the_previous_row_exactly(store: SQLiteStore) 
     assert store.applied_rows("deploy").get("build") == previous
 
 
-def test_restore_applied_with_none_deletes(store: SQLiteStore) -> None:
+def test_restore_applied_with_none_deletes(store: Store) -> None:
     """Restoring ``None`` (the task had never been applied) removes the row."""
     store.set_applied("deploy", "build", Applied("new", "s", "i", "rev1", 9.0), run_id=2)
     store.set_applied("deploy", "test", Applied("t", "s", "i", "rev1", 9.0), run_id=2)
@@ -534,7 +617,7 @@ def test_restore_applied_with_none_deletes(store: SQLiteStore) -> None:
     assert list(store.applied_all()) == [("deploy", "test")]
 
 
-def test_forget_applied_and_failures(store: SQLiteStore) -> None:
+def test_forget_applied_and_failures(store: Store) -> None:
     """Forgetting tasks drops their applied rows and failures; other workflows stay."""
     for wf, task in [("a", "x"), ("a", "y"), ("b", "x")]:
         store.set_applied(wf, task, Applied("fp"), run_id=None)
@@ -550,7 +633,7 @@ def test_forget_applied_and_failures(store: SQLiteStore) -> None:
 # -- concurrency -----------------------------------------------------------------------------
 
 
-def test_many_threads_share_one_store(store: SQLiteStore) -> None:
+def test_many_threads_share_one_store(store: Store) -> None:
     """Four threads of 50 emits each (with reads in between) give 200 events and no errors."""
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
@@ -580,8 +663,8 @@ def test_many_threads_share_one_store(store: SQLiteStore) -> None:
 
 
 def test_two_stores_on_one_file_see_each_others_writes(db: Path) -> None:
-    """Two SQLiteStore objects (like two processes) share committed state both ways."""
-    a, b = SQLiteStore(db), SQLiteStore(db)
+    """Two Store objects (like two processes) share committed state both ways."""
+    a, b = open_store(db), open_store(db)
     try:
         run_id = new_run(a)
         assert b.get_run(run_id).status is RunStatus.PENDING
@@ -599,10 +682,10 @@ def test_two_stores_on_one_file_see_each_others_writes(db: Path) -> None:
 
 def test_two_stores_writing_concurrently_lose_nothing(db: Path) -> None:
     """Two stores on one file writing at once both get every write committed."""
-    stores = [SQLiteStore(db), SQLiteStore(db)]
+    stores = [open_store(db), open_store(db)]
     errors: list[BaseException] = []
 
-    def work(s: SQLiteStore, n: int) -> None:
+    def work(s: Store, n: int) -> None:
         try:
             for i in range(25):
                 with s.tx():

@@ -19,8 +19,8 @@ from podium.notify.routing import routes_for
 from podium.planner import Applied, Hold
 from podium.rundef import directory_from
 from podium.states import RUN_TERMINAL, RunStatus, TaskStatus
+from podium.store import Store
 from podium.store.records import ApprovalRecord, RunRecord, RunTaskRecord
-from podium.store.sqlite import SQLiteStore
 
 log = get_logger("podium.decisions")
 
@@ -36,7 +36,7 @@ class Decisions:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         directory: Callable[[RunRecord], Directory] | None = None,
         notifiers: Sequence[str] = ("console",),
         on_change: Callable[[], None] | None = None,

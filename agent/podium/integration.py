@@ -17,7 +17,7 @@ from podium.decisions import Decisions
 from podium.directory import Directory
 from podium.log import get_logger
 from podium.notify.base import Notifier
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -31,7 +31,7 @@ ENTRY_POINT_GROUP = "podium.integrations"
 class IntegrationContext:
     """What an integration may use: the store, the decision service, and agent controls."""
 
-    store: SQLiteStore
+    store: Store
     decisions: Decisions
     request_reconcile: Callable[[str], None]
     plan_text: Callable[[str | None], str]

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -17,7 +17,7 @@ DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 class _StoreCollector(Collector):
     """Counts that live in the state store (so they are right across restarts)."""
 
-    def __init__(self, store: SQLiteStore, outstanding: Callable[[], int]) -> None:
+    def __init__(self, store: Store, outstanding: Callable[[], int]) -> None:
         self.store = store
         self.outstanding = outstanding
 
@@ -50,7 +50,7 @@ class _StoreCollector(Collector):
 class Metrics:
     """One registry per agent (no process globals)."""
 
-    def __init__(self, store: SQLiteStore, outstanding: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, store: Store, outstanding: Callable[[], int] = lambda: 0) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_StoreCollector(store, outstanding))
         self.task_duration = Histogram(

@@ -11,7 +11,7 @@ import contextlib
 import gc
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from podium.spec.loader import (
     load_workflow,
 )
 from podium.spec.models import RepoConfig
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 
 if TYPE_CHECKING:
     from podium.engine import Engine
@@ -168,7 +168,7 @@ class Reconciler:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         source: Source,
         engine: Engine | None,
         clock: Callable[[], float] = time.time,
@@ -180,7 +180,7 @@ class Reconciler:
         self.clock = clock
         self.notifiers = notifiers
         self._cache: dict[str, _Loaded] = {}
-        self._last: tuple[str | None, tuple[int, int] | None, Plan | None] = (None, None, None)
+        self._last: tuple[str | None, Hashable, Plan | None] = (None, None, None)
         self.last_fetch: FetchResult | None = None
         self._rules: dict[tuple[str, str], Rules | None] = {}
         self._stalled: dict[str, str] = {}

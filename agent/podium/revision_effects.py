@@ -17,7 +17,7 @@ from podium.source.base import Source
 from podium.spec.loader import DesiredState, load_config, load_workflow
 from podium.spec.models import RepoConfig
 from podium.states import RunStatus, TaskStatus
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 
 log = get_logger("podium.reconcile")
 
@@ -25,7 +25,7 @@ _UNFINISHED = (TaskStatus.WAITING_APPROVAL, TaskStatus.PENDING, TaskStatus.INTER
 
 
 def supersede_waiting(
-    store: SQLiteStore,
+    store: Store,
     notifiers: tuple[str, ...],
     state: DesiredState,
     fingerprints: Mapping[str, Mapping[str, TaskFingerprint]],
@@ -95,7 +95,7 @@ def supersede_waiting(
 
 
 def prune_removed(
-    store: SQLiteStore,
+    store: Store,
     source: Source,
     notifiers: tuple[str, ...],
     workflow: str,

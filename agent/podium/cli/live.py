@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 
 
-def _table(store: SQLiteStore) -> Any:
+def _table(store: Store) -> Any:
     from rich.table import Table
 
     from podium.cli.runs_view import STYLE
@@ -35,7 +35,7 @@ def _table(store: SQLiteStore) -> Any:
 
 
 @contextmanager
-def live_progress(store: SQLiteStore, enabled: bool) -> Iterator[None]:
+def live_progress(store: Store, enabled: bool) -> Iterator[None]:
     """Refresh a table of active runs a few times a second while the block runs."""
     if not enabled:
         yield

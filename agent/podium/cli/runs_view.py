@@ -14,8 +14,8 @@ import click
 
 from podium.durations import format_duration
 from podium.errors import NotFoundError
+from podium.store import Store
 from podium.store.records import RunRecord
-from podium.store.sqlite import SQLiteStore
 
 STYLE = {
     "succeeded": "green",
@@ -44,7 +44,7 @@ def _when(ts: float | None) -> str:
     return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def run_summary_rows(store: SQLiteStore, runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
+def run_summary_rows(store: Store, runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
     rows = []
     for r in runs:
         counts = store.task_status_counts(r.id)
@@ -66,7 +66,7 @@ def run_summary_rows(store: SQLiteStore, runs: Sequence[RunRecord]) -> list[dict
     return rows
 
 
-def summary_table(store: SQLiteStore, runs: Sequence[RunRecord]) -> None:
+def summary_table(store: Store, runs: Sequence[RunRecord]) -> None:
     from rich.table import Table
 
     table = Table("run", "workflow", "revision", "status", "tasks", "duration", "started")
@@ -100,7 +100,7 @@ def _run_order(run: RunRecord, tasks: dict[str, Any]) -> list[str]:
     )
 
 
-def run_detail(store: SQLiteStore, run_id: int) -> dict[str, Any]:
+def run_detail(store: Store, run_id: int) -> dict[str, Any]:
     run = store.get_run(run_id)
     stored = store.run_tasks(run_id)
     tasks = {name: stored[name] for name in _run_order(run, stored)}
@@ -158,7 +158,7 @@ def run_detail(store: SQLiteStore, run_id: int) -> dict[str, Any]:
     }
 
 
-def show_run(store: SQLiteStore, run_id: int) -> None:
+def show_run(store: Store, run_id: int) -> None:
     from rich.table import Table
 
     d = run_detail(store, run_id)
@@ -228,7 +228,7 @@ def show_run(store: SQLiteStore, run_id: int) -> None:
 
 
 def print_logs(
-    store: SQLiteStore,
+    store: Store,
     run_id: int,
     task: str,
     attempt: int | None,
@@ -282,7 +282,7 @@ def print_logs(
         time.sleep(0.2)
 
 
-def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
+def status_rows(store: Store) -> list[dict[str, Any]]:
     """Per workflow: its condition as the last reconcile pass planned it (outstanding count
     included), with the live status of its last run laid over it."""
     from podium.states import RUN_TERMINAL, RunStatus
@@ -357,7 +357,7 @@ def status_rows(store: SQLiteStore) -> list[dict[str, Any]]:
     return out
 
 
-def _applied_revisions(store: SQLiteStore) -> dict[str, str]:
+def _applied_revisions(store: Store) -> dict[str, str]:
     """Per workflow, the revision of its most recently applied task (one read)."""
     newest: dict[str, tuple[float, str]] = {}
     for (workflow, _task), applied in store.applied_all().items():

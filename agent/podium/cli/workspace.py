@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from podium.errors import ConfigError, LeaseHeldError, NotFoundError
 from podium.log import get_logger
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
+from podium.store import open_store as open_store_file
 
 if TYPE_CHECKING:
     from podium.engine import Engine
@@ -37,7 +38,7 @@ def state_path_of(state: str | None, data_dir: Path) -> Path:
 
 def open_store(
     state: str | None, data_dir: str | None, *, create: bool = True, write: bool = True
-) -> SQLiteStore:
+) -> Store:
     """The state store. ``create=False``: it must exist already (never make one for a
     command that only reads or decides); ``write=False``: a read-only file is fine."""
     ddir = data_dir_of(data_dir)
@@ -49,7 +50,7 @@ def open_store(
             f"no state store at {path}: nothing has run here yet"
             " (podium reconcile or podium agent create it; --state or --data-dir choose another)"
         )
-    return SQLiteStore(path, read_only=not write)
+    return open_store_file(path, read_only=not write)
 
 
 def ensure_data_dir(ddir: Path) -> None:
@@ -69,7 +70,7 @@ def ensure_data_dir(ddir: Path) -> None:
 @dataclass
 class Workspace:
     data_dir: Path
-    store: SQLiteStore
+    store: Store
     source: Source
     reconciler: Reconciler
     _engine: Engine | None = None
@@ -208,7 +209,7 @@ def open_workspace(
 
         secrets_dir = os.environ.get("PODIUM_SECRETS_DIR")
         engine = Engine(
-            store,
+            store,  # type: ignore[arg-type]  # until the engine annotates with Store
             source,
             EngineConfig(
                 data_dir=ddir,

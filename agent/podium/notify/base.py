@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from podium.log import get_logger
+from podium.store import Store
 from podium.store.records import OutboxItem
-from podium.store.sqlite import SQLiteStore
 
 log = get_logger("podium.notify")
 
@@ -43,7 +43,7 @@ def backoff(attempts: int) -> float:
 
 
 def drain(
-    store: SQLiteStore,
+    store: Store,
     notifiers: Mapping[str, Notifier],
     now: float | None = None,
     limit: int = 200,

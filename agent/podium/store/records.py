@@ -119,7 +119,13 @@ class OutboxItem:
     event: EventRecord
 
 
+def dumps(value: Any) -> str:
+    """Canonical JSON for stored columns."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def loads(text: str | None) -> Any:
+    """A stored JSON column (None stays None)."""
     return None if text is None else json.loads(text)
 
 
@@ -140,4 +146,7 @@ __all__ = [
     "OutboxItem",
     "RunRecord",
     "RunTaskRecord",
+    "dumps",
+    "loads",
+    "loads_definition",
 ]

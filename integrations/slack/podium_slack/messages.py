@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from podium.secrets import redact
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 
 from .api import SlackApi, SlackError
 
@@ -71,7 +71,7 @@ class Ref:
 class MessageBook:
     """Posts keyed messages once and edits them in place (thread-safe)."""
 
-    def __init__(self, store: SQLiteStore, api: SlackApi) -> None:
+    def __init__(self, store: Store, api: SlackApi) -> None:
         self.store = store
         self.api = api
         self._lock = threading.RLock()

@@ -15,8 +15,8 @@ from typing import Any
 from podium.errors import NotFoundError
 from podium.log import get_logger
 from podium.notify.base import RetryLater
+from podium.store import Store
 from podium.store.records import EventRecord, OutboxItem
-from podium.store.sqlite import SQLiteStore
 
 from .api import SlackError
 from .blocks import (
@@ -64,7 +64,7 @@ class SlackNotifier:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         publisher: Publisher,
         people: SlackPeople,
         config: SlackConfig,

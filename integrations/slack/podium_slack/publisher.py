@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable
 
 from podium.errors import NotFoundError
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 
 from .approvals import approval_message
 from .blocks import TERMINAL, run_message
@@ -30,7 +30,7 @@ def approval_key(approval_id: int) -> str:
 class Publisher:
     """Posts and edits the messages of runs and approvals."""
 
-    def __init__(self, store: SQLiteStore, book: MessageBook, people: SlackPeople) -> None:
+    def __init__(self, store: Store, book: MessageBook, people: SlackPeople) -> None:
         self.store = store
         self.book = book
         self.people = people

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from podium.errors import NotFoundError
+from podium.store import Store
 from podium.store.records import RunRecord
-from podium.store.sqlite import SQLiteStore
 
 FAILED_TASK = ("failed", "timed_out")
 
@@ -83,7 +83,7 @@ class ApprovalView:
     message: str | None
 
 
-def revision_view(store: SQLiteStore, sha: str) -> RevisionView:
+def revision_view(store: Store, sha: str) -> RevisionView:
     info = store.revision_info(sha) or {}
     return RevisionView(
         sha=sha,
@@ -93,7 +93,7 @@ def revision_view(store: SQLiteStore, sha: str) -> RevisionView:
     )
 
 
-def run_view(store: SQLiteStore, run_id: int) -> RunView:
+def run_view(store: Store, run_id: int) -> RunView:
     run = store.get_run(run_id)
     tasks = tuple(
         TaskView(t.task, str(t.status), t.reason, t.error) for t in store.run_tasks(run_id).values()
@@ -110,7 +110,7 @@ def run_view(store: SQLiteStore, run_id: int) -> RunView:
     )
 
 
-def _failure(store: SQLiteStore, run_id: int, task: str, phase: str) -> FailureView | None:
+def _failure(store: Store, run_id: int, task: str, phase: str) -> FailureView | None:
     attempts = [a for a in store.attempts(run_id, task) if a.phase == phase]
     rt = store.get_run_task(run_id, task)
     last = attempts[-1] if attempts else None
@@ -127,7 +127,7 @@ def _failure(store: SQLiteStore, run_id: int, task: str, phase: str) -> FailureV
     )
 
 
-def failures_view(store: SQLiteStore, run_id: int) -> list[FailureView]:
+def failures_view(store: Store, run_id: int) -> list[FailureView]:
     """Tasks of the run that finally failed, with their last attempt."""
     out = []
     for name, rt in store.run_tasks(run_id).items():
@@ -138,7 +138,7 @@ def failures_view(store: SQLiteStore, run_id: int) -> list[FailureView]:
     return out
 
 
-def rollback_view(store: SQLiteStore, run_id: int) -> RollbackView:
+def rollback_view(store: Store, run_id: int) -> RollbackView:
     tasks = store.run_tasks(run_id).values()
     done = tuple(
         t.task
@@ -173,7 +173,7 @@ def _describe(spec: dict[str, Any]) -> str:
     return "(unknown action)"
 
 
-def approval_view(store: SQLiteStore, approval_id: int) -> ApprovalView:
+def approval_view(store: Store, approval_id: int) -> ApprovalView:
     req = store.get_approval(approval_id)
     run = store.get_run(req.run_id)
     spec = _task_spec(run, req.task)

@@ -1,9 +1,7 @@
-"""Runs, their tasks and the attempts of each task."""
+"""Runs, their tasks and the attempts of each task, in SQL."""
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -11,14 +9,16 @@ from typing import Any
 
 from podium.errors import NotFoundError
 from podium.states import RUN_TERMINAL, RunStatus, TaskStatus, check_run, check_task
-from podium.store.connection import Connection, dumps
 from podium.store.records import (
     AttemptRecord,
     RunRecord,
     RunTaskRecord,
+    dumps,
     loads,
     loads_definition,
 )
+from podium.store.sql.database import Database, Row
+from podium.store.sql.dialect import column_list, value_marks
 
 ACTIVE_STATUSES = tuple(s.value for s in RunStatus if s not in RUN_TERMINAL)
 TASK_COLUMNS = frozenset(
@@ -26,25 +26,69 @@ TASK_COLUMNS = frozenset(
 )
 """The run_tasks columns a status change may set besides the status."""
 
+_ACTIVE_MARKS = ", ".join("?" for _ in ACTIVE_STATUSES)
+_RUNNING = "running"
+_ATTEMPT_COLUMNS = ("run_id", "task", "number", "phase", "status", "started_at", "log_path")
+_ADD_ATTEMPT = (
+    f"INSERT INTO attempts ({column_list(_ATTEMPT_COLUMNS)})"  # noqa: S608 - constant names
+    f" VALUES ({value_marks(_ATTEMPT_COLUMNS)})"
+)
+
 
 def _check_columns(fields: dict[str, Any]) -> None:
     if not fields.keys() <= TASK_COLUMNS:
         raise ValueError(f"unknown run_tasks columns {sorted(fields.keys() - TASK_COLUMNS)}")
 
 
-class RunStore(Connection):
-    """Runs, their tasks and the attempts of each task."""
+def _run(row: Row) -> RunRecord:
+    return RunRecord(
+        **{
+            **dict(row),
+            "status": RunStatus(row["status"]),
+            "definition": loads_definition(row["definition"]),
+        }
+    )
+
+
+def _task(row: Row) -> RunTaskRecord:
+    return RunTaskRecord(
+        **{**dict(row), "status": TaskStatus(row["status"]), "previous": loads(row["previous"])}
+    )
+
+
+def _attempt(row: Row) -> AttemptRecord:
+    return AttemptRecord(**dict(row))
+
+
+def _running_attempt(
+    attempt_id: int, run_id: int, task: str, number: int, phase: str, now: float, path: str
+) -> AttemptRecord:
+    return AttemptRecord(
+        id=attempt_id,
+        run_id=run_id,
+        task=task,
+        number=number,
+        phase=phase,
+        status=_RUNNING,
+        exit_code=None,
+        http_status=None,
+        started_at=now,
+        finished_at=None,
+        pid=None,
+        log_path=path,
+        output_tail=None,
+        error=None,
+    )
+
+
+class SQLRunLog:
+    """Runs, their tasks and the attempts of each task (the ``RunLog`` role)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._add_attempt_unless_taken = db.dialect.insert_or_ignore("attempts", _ATTEMPT_COLUMNS)
 
     # -- runs -------------------------------------------------------------------
-
-    def _run(self, row: sqlite3.Row) -> RunRecord:
-        return RunRecord(
-            **{
-                **dict(row),
-                "status": RunStatus(row["status"]),
-                "definition": loads_definition(row["definition"]),
-            }
-        )
 
     def create_run(
         self,
@@ -55,45 +99,41 @@ class RunStore(Connection):
         tasks: Sequence[dict[str, Any]],
         slot: float | None = None,
     ) -> int:
-        """A new pending run with its tasks (each: task, fingerprint, spec_hash, inputs_hash,
-        reason, previous)."""
+        db = self._db
         now = time.time()
-        with self.tx():
-            cur = self._x(
+        with db.tx():
+            run_id = db.insert(
                 "INSERT INTO runs (workflow, revision, status, trigger, slot, created_at,"
                 " definition) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (workflow, revision, RunStatus.PENDING, trigger, slot, now, dumps(definition)),
             )
-            run_id = int(cur.lastrowid or 0)
-            with self._lock:
-                self._db.executemany(
-                    "INSERT INTO run_tasks (run_id, task, status, fingerprint, spec_hash,"
-                    " inputs_hash, reason, previous) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            run_id,
-                            t["task"],
-                            t.get("status", TaskStatus.PENDING),
-                            t["fingerprint"],
-                            t["spec_hash"],
-                            t["inputs_hash"],
-                            t["reason"],
-                            None if t.get("previous") is None else dumps(t["previous"]),
-                        )
-                        for t in tasks
-                    ],
-                )
+            db.execute_many(
+                "INSERT INTO run_tasks (run_id, task, status, fingerprint, spec_hash,"
+                " inputs_hash, reason, previous) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        t["task"],
+                        t.get("status", TaskStatus.PENDING),
+                        t["fingerprint"],
+                        t["spec_hash"],
+                        t["inputs_hash"],
+                        t["reason"],
+                        None if t.get("previous") is None else dumps(t["previous"]),
+                    )
+                    for t in tasks
+                ],
+            )
         return run_id
 
     def get_run(self, run_id: int) -> RunRecord:
-        row = self._one("SELECT * FROM runs WHERE id = ?", (run_id,))
+        row = self._db.one("SELECT * FROM runs WHERE id = ?", (run_id,))
         if row is None:
             raise NotFoundError(f"no run {run_id}")
-        return self._run(row)
+        return _run(row)
 
     def workflow_of_run(self, run_id: int) -> str | None:
-        """The workflow of a run, read without decoding anything else."""
-        row = self._one("SELECT workflow FROM runs WHERE id = ?", (run_id,))
+        row = self._db.one("SELECT workflow FROM runs WHERE id = ?", (run_id,))
         return None if row is None else str(row["workflow"])
 
     def list_runs(
@@ -105,32 +145,27 @@ class RunStore(Connection):
             sql += " AND workflow = ?"
             params.append(workflow)
         if active_only:
-            sql += f" AND status IN ({', '.join('?' for _ in ACTIVE_STATUSES)})"
+            sql += f" AND status IN ({_ACTIVE_MARKS})"
             params.extend(ACTIVE_STATUSES)
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
-        return [self._run(r) for r in self._all(sql, params)]
+        return [_run(r) for r in self._db.all(sql, params)]
 
     def active_run_statuses(self) -> dict[int, RunStatus]:
-        """Ids and statuses of runs not finished yet (cheap: no definitions decoded)."""
-        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
-        rows = self._all(
-            f"SELECT id, status FROM runs WHERE status IN ({marks}) ORDER BY id",  # noqa: S608
+        rows = self._db.all(
+            f"SELECT id, status FROM runs WHERE status IN ({_ACTIVE_MARKS}) ORDER BY id",  # noqa: S608
             ACTIVE_STATUSES,
         )
         return {int(r["id"]): RunStatus(r["status"]) for r in rows}
 
     def run_finish_times(self) -> list[tuple[int, float | None]]:
-        """(id, finished_at) of every run; None for one that has not finished."""
-        rows = self._all("SELECT id, finished_at FROM runs ORDER BY id")
+        rows = self._db.all("SELECT id, finished_at FROM runs ORDER BY id")
         return [(int(r["id"]), r["finished_at"]) for r in rows]
 
     def active_run_heads(self) -> list[tuple[int, str, RunStatus]]:
-        """(id, workflow, status) of every run not finished yet, oldest first; nothing else
-        is read or decoded (a run with a damaged definition still shows here)."""
-        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
-        rows = self._all(
-            f"SELECT id, workflow, status FROM runs WHERE status IN ({marks}) ORDER BY id",  # noqa: S608
+        rows = self._db.all(
+            f"SELECT id, workflow, status FROM runs WHERE status IN ({_ACTIVE_MARKS})"  # noqa: S608
+            " ORDER BY id",
             ACTIVE_STATUSES,
         )
         return [(int(r["id"]), str(r["workflow"]), RunStatus(r["status"])) for r in rows]
@@ -150,10 +185,9 @@ class RunStore(Connection):
         *,
         run: RunRecord | None = None,
     ) -> RunRecord:
-        """Move a run to ``status``. With ``run`` (the caller's current record) the stored
-        definition is not read back: only the changed fields are."""
-        with self.tx():
-            row = self._one(
+        db = self._db
+        with db.tx():
+            row = db.one(
                 "SELECT status, started_at, finished_at, error FROM runs WHERE id = ?", (run_id,)
             )
             if row is None:
@@ -165,7 +199,7 @@ class RunStore(Connection):
                 started = now
             # A terminal run can only be re-stated (no way out), so keep its finish time.
             finished = (row["finished_at"] or now) if status in RUN_TERMINAL else None
-            self._x(
+            db.execute(
                 "UPDATE runs SET status = ?, started_at = ?, finished_at = ?,"
                 " error = COALESCE(?, error) WHERE id = ?",
                 (status, started, finished, error, run_id),
@@ -180,30 +214,26 @@ class RunStore(Connection):
             error=error if error is not None else row["error"],
         )
 
-    def _task(self, row: sqlite3.Row) -> RunTaskRecord:
-        return RunTaskRecord(
-            **{**dict(row), "status": TaskStatus(row["status"]), "previous": loads(row["previous"])}
-        )
+    # -- the tasks of a run -------------------------------------------------------
 
     def run_tasks(self, run_id: int) -> dict[str, RunTaskRecord]:
         return {
-            r["task"]: self._task(r)
-            for r in self._all("SELECT * FROM run_tasks WHERE run_id = ?", (run_id,))
+            r["task"]: _task(r)
+            for r in self._db.all("SELECT * FROM run_tasks WHERE run_id = ?", (run_id,))
         }
 
     def task_status_counts(self, run_id: int) -> dict[str, int]:
-        """How many of the run's tasks are in each status."""
-        rows = self._all(
+        rows = self._db.all(
             "SELECT status, COUNT(*) AS n FROM run_tasks WHERE run_id = ? GROUP BY status",
             (run_id,),
         )
         return {str(r["status"]): int(r["n"]) for r in rows}
 
     def get_run_task(self, run_id: int, task: str) -> RunTaskRecord:
-        row = self._one("SELECT * FROM run_tasks WHERE run_id = ? AND task = ?", (run_id, task))
+        row = self._db.one("SELECT * FROM run_tasks WHERE run_id = ? AND task = ?", (run_id, task))
         if row is None:
             raise NotFoundError(f"run {run_id} has no task {task!r}")
-        return self._task(row)
+        return _task(row)
 
     def set_task_status(
         self,
@@ -214,95 +244,70 @@ class RunStore(Connection):
         current: TaskStatus | None = None,
         **fields: Any,
     ) -> None:
-        """Move a task to ``status``; extra ``fields`` are columns of run_tasks.
-
-        With ``current`` (what the caller believes the status is) the move is one
-        compare-and-set UPDATE; when the stored status differs, it is re-checked.
-        """
         _check_columns(fields)
+        db = self._db
         sets = ", ".join(f"{k} = ?" for k in ["status", *fields])
-        with self.tx():
+        with db.tx():
             if current is not None:
                 check_task(current, status)
-                cur = self._x(
+                changed = db.execute(
                     f"UPDATE run_tasks SET {sets} WHERE run_id = ? AND task = ? AND status = ?",  # noqa: S608
                     (status, *fields.values(), run_id, task, current),
                 )
-                if cur.rowcount == 1:
+                if changed == 1:
                     return
             stored = self.get_run_task(run_id, task)
             check_task(stored.status, status)
-            self._x(
+            db.execute(
                 f"UPDATE run_tasks SET {sets} WHERE run_id = ? AND task = ?",  # noqa: S608
                 (status, *fields.values(), run_id, task),
             )
 
     def claim_task(self, run_id: int, task: str, **fields: Any) -> TaskStatus | None:
-        """Move a pending task to running (with ``fields``) unless someone else changed it
-        since: None when claimed, else the status it has now."""
         _check_columns(fields)
+        db = self._db
         sets = "".join(f", {k} = ?" for k in fields)
-        with self.tx():
-            cur = self._x(
+        with db.tx():
+            changed = db.execute(
                 f"UPDATE run_tasks SET status = 'running'{sets}"  # noqa: S608
                 " WHERE run_id = ? AND task = ? AND status = 'pending'",
                 (*fields.values(), run_id, task),
             )
-            if cur.rowcount == 1:
+            if changed == 1:
                 return None
             return self.get_run_task(run_id, task).status
 
-    def _attempt(self, row: sqlite3.Row) -> AttemptRecord:
-        return AttemptRecord(**dict(row))
+    # -- attempts -----------------------------------------------------------------
 
     def start_attempt(
         self, run_id: int, task: str, phase: str, log_path: str, number: int | None = None
     ) -> AttemptRecord:
-        """A new running attempt; ``number`` is the caller's count of earlier attempts + 1
-        (looked up when not given, or when the caller's count turns out stale)."""
-        with self.tx():
+        db = self._db
+        with db.tx():
+            now = time.time()
             if number is not None:
-                with contextlib.suppress(sqlite3.IntegrityError):
-                    return self._insert_attempt(run_id, task, number, phase, log_path)
-            row = self._one(
-                "SELECT COALESCE(MAX(number), 0) + 1 FROM attempts"
+                path = log_path.replace("{n}", str(number))
+                new_id = db.try_insert(
+                    self._add_attempt_unless_taken,
+                    (run_id, task, number, phase, _RUNNING, now, path),
+                )
+                if new_id is not None:
+                    return _running_attempt(new_id, run_id, task, number, phase, now, path)
+            row = db.one(
+                "SELECT COALESCE(MAX(number), 0) + 1 AS n FROM attempts"
                 " WHERE run_id = ? AND task = ? AND phase = ?",
                 (run_id, task, phase),
             )
-            return self._insert_attempt(run_id, task, int(row[0]) if row else 1, phase, log_path)
-
-    def _insert_attempt(
-        self, run_id: int, task: str, number: int, phase: str, log_path: str
-    ) -> AttemptRecord:
-        now = time.time()
-        path = log_path.replace("{n}", str(number))
-        cur = self._x(
-            "INSERT INTO attempts (run_id, task, number, phase, status, started_at, log_path)"
-            " VALUES (?, ?, ?, ?, 'running', ?, ?)",
-            (run_id, task, number, phase, now, path),
-        )
-        return AttemptRecord(
-            int(cur.lastrowid or 0),
-            run_id,
-            task,
-            number,
-            phase,
-            "running",
-            None,
-            None,
-            now,
-            None,
-            None,
-            path,
-            None,
-            None,
-        )
+            number = 1 if row is None else int(row["n"])
+            path = log_path.replace("{n}", str(number))
+            new_id = db.insert(_ADD_ATTEMPT, (run_id, task, number, phase, _RUNNING, now, path))
+            return _running_attempt(new_id, run_id, task, number, phase, now, path)
 
     def get_attempt(self, attempt_id: int) -> AttemptRecord:
-        row = self._one("SELECT * FROM attempts WHERE id = ?", (attempt_id,))
+        row = self._db.one("SELECT * FROM attempts WHERE id = ?", (attempt_id,))
         if row is None:
             raise NotFoundError(f"no attempt {attempt_id}")
-        return self._attempt(row)
+        return _attempt(row)
 
     def finish_attempt(
         self,
@@ -313,8 +318,9 @@ class RunStore(Connection):
         output_tail: str | None = None,
         error: str | None = None,
     ) -> None:
-        with self.tx():
-            self._x(
+        db = self._db
+        with db.tx():
+            db.execute(
                 "UPDATE attempts SET status = ?, exit_code = ?, http_status = ?,"
                 " output_tail = ?, error = ?, finished_at = ? WHERE id = ?",
                 (status, exit_code, http_status, output_tail, error, time.time(), attempt_id),
@@ -322,20 +328,30 @@ class RunStore(Connection):
 
     def attempts(self, run_id: int, task: str | None = None) -> list[AttemptRecord]:
         if task is None:
-            rows = self._all("SELECT * FROM attempts WHERE run_id = ? ORDER BY id", (run_id,))
+            rows = self._db.all("SELECT * FROM attempts WHERE run_id = ? ORDER BY id", (run_id,))
         else:
-            rows = self._all(
+            rows = self._db.all(
                 "SELECT * FROM attempts WHERE run_id = ? AND task = ? ORDER BY id",
                 (run_id, task),
             )
-        return [self._attempt(r) for r in rows]
+        return [_attempt(r) for r in rows]
 
     def running_attempts(self, run_id: int) -> list[AttemptRecord]:
-        rows = self._all(
+        rows = self._db.all(
             "SELECT * FROM attempts WHERE run_id = ? AND status = 'running' ORDER BY id",
             (run_id,),
         )
-        return [self._attempt(r) for r in rows]
+        return [_attempt(r) for r in rows]
+
+    # -- counts for metrics -------------------------------------------------------
+
+    def count_runs_by_status(self) -> dict[str, int]:
+        rows = self._db.all("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}
+
+    def count_tasks_by_status(self) -> dict[str, int]:
+        rows = self._db.all("SELECT status, COUNT(*) AS n FROM run_tasks GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}
 
 
-__all__ = ["ACTIVE_STATUSES", "RunStore"]
+__all__ = ["ACTIVE_STATUSES", "TASK_COLUMNS", "SQLRunLog"]

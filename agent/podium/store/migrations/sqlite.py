@@ -1,4 +1,5 @@
-"""The SQLite schema as forward migrations; ``PRAGMA user_version`` is the schema version."""
+"""SQLite's chain of migrations: step n takes schema n to n + 1 (``PRAGMA user_version``
+keeps the number applied). Steps are only ever appended: a released step never changes."""
 
 from __future__ import annotations
 

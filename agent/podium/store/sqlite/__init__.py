@@ -1,0 +1,16 @@
+"""The embedded SQLite store: the SQL store over one SQLite file.
+
+``podium.store.open_store`` builds it; ``SQLiteStore`` names its type for the modules
+that still annotate with it rather than with ``podium.store.Store``.
+"""
+
+from __future__ import annotations
+
+from podium.store.sql.runs import ACTIVE_STATUSES
+from podium.store.sql.store import SQLStore
+from podium.store.sqlite.database import SQLiteDatabase
+from podium.store.sqlite.dialect import SQLITE, SQLiteDialect
+
+SQLiteStore = SQLStore
+
+__all__ = ["ACTIVE_STATUSES", "SQLITE", "SQLiteDatabase", "SQLiteDialect", "SQLiteStore"]
