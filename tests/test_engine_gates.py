@@ -59,8 +59,7 @@ def test_a_task_without_a_gate_starts_without_asking(kit: Kit) -> None:
 def test_a_request_is_bound_to_the_fingerprint_and_the_people_who_made_the_change(
     kit: Kit, source: GitSource
 ) -> None:
-    """The request names the task's fingerprint and revision, the gate's approvers,
-    timeout and four-eyes rule, and the author and committer of the change; the task waits."""
+    """The request binds fingerprint, revision, approvers, timeout, four-eyes, author, committer."""
     revision = source.resolve("main")
     wf = load_at(source, revision)
     gates = ApprovalGates(kit.store, kit.ledger, source)
@@ -96,8 +95,7 @@ def test_a_task_waiting_on_its_request_does_not_ask_again(kit: Kit) -> None:
 
 
 def test_the_rules_frozen_in_the_run_decide_who_approves(kit: Kit) -> None:
-    """The approvers and four-eyes rule bound to the run at its creation are asked for,
-    not those of the revision under review."""
+    """The approvers and four-eyes rule frozen in the run are asked for, not the workflow's own."""
     gates = ApprovalGates(kit.store, kit.ledger, None)
     frozen = Gate(approvers=("carol@example.com",), forbid_self_approval=True)
     run_id = kit.create(GATED, gates={"deploy": frozen})
@@ -109,8 +107,7 @@ def test_the_rules_frozen_in_the_run_decide_who_approves(kit: Kit) -> None:
 
 
 def test_an_approval_for_another_fingerprint_does_not_open_the_gate(kit: Kit) -> None:
-    """Nobody approves X and gets Y: an approval of an older fingerprint is ignored by
-    check() and the gate asks again for the current one."""
+    """An approval of another fingerprint does not let the task start: a new request is made."""
     gates = ApprovalGates(kit.store, kit.ledger, None)
     run_id = kit.create(GATED)
     ctx = kit.context(run_id)
@@ -127,8 +124,7 @@ def test_an_approval_for_another_fingerprint_does_not_open_the_gate(kit: Kit) ->
 
 
 def test_an_approval_lets_the_task_start_and_the_run_run_again(kit: Kit) -> None:
-    """check() picks up an approval made elsewhere: the task is pending and first in line,
-    the run is running, and the gate is open."""
+    """An approval made elsewhere makes the task pending first in line and the run running again."""
     gates = ApprovalGates(kit.store, kit.ledger, None)
     run_id = kit.create(GATED)
     ctx = _waiting(kit, gates, run_id)
@@ -142,9 +138,33 @@ def test_an_approval_lets_the_task_start_and_the_run_run_again(kit: Kit) -> None
     assert not gates.gate(ctx, "deploy")
 
 
+def test_one_approval_among_several_requests_lets_the_run_run_again(kit: Kit) -> None:
+    """One approval among two requests: the run runs again, the other task keeps waiting."""
+    wf = load(
+        workflow(
+            "w",
+            """\
+  - {id: a, run: a, approval: {approvers: [alice@example.com]}}
+  - {id: b, run: b, approval: {approvers: [alice@example.com]}}
+""",
+        )
+    )
+    gates = ApprovalGates(kit.store, kit.ledger, None)
+    run_id = kit.create(wf)
+    ctx = kit.context(run_id)
+    kit.ledger.set_run(ctx, RunStatus.RUNNING)
+    ctx.ready.clear()  # the coordinator takes a task off the queue to gate it
+    assert gates.gate(ctx, "a") and gates.gate(ctx, "b")
+    kit.ledger.set_run(ctx, RunStatus.WAITING_APPROVAL)
+    Decisions(kit.store).decide(run_id, "a", "alice@example.com", approve=True)
+    assert gates.check(ctx)
+    assert list(ctx.ready) == ["a"]
+    assert kit.statuses(run_id) == {"a": TaskStatus.PENDING, "b": TaskStatus.WAITING_APPROVAL}
+    assert kit.store.get_run(run_id).status is RunStatus.RUNNING
+
+
 def test_a_rejection_fails_the_task_with_who_and_why(kit: Kit) -> None:
-    """check() picks up a rejection: the task fails with the decider and comment, its
-    fingerprint is recorded as failed, and the run runs again (to apply on_failure)."""
+    """A rejection fails the task with who and why, records its fingerprint, and the run runs on."""
     gates = ApprovalGates(kit.store, kit.ledger, None)
     run_id = kit.create(GATED)
     ctx = _waiting(kit, gates, run_id)
@@ -161,17 +181,18 @@ def test_a_rejection_fails_the_task_with_who_and_why(kit: Kit) -> None:
 
 
 def test_a_rejected_request_fails_the_task_at_its_gate(kit: Kit) -> None:
-    """A task reaching its gate after a rejection of its fingerprint fails instead of
-    asking again."""
+    """A task reaching its gate after a rejection fails, naming the decider (or no reason given)."""
     gates = ApprovalGates(kit.store, kit.ledger, None)
     run_id = kit.create(GATED)
     ctx = kit.context(run_id)
     req = kit.store.create_approval(
         run_id, "deploy", ctx.fingerprints["deploy"], GATED.revision, ["a"], None, "reject"
     )
-    kit.store.decide_approval(req.id, "rejected", "alice@example.com", "no")
+    kit.store.decide_approval(req.id, "rejected", "alice@example.com")
     assert gates.gate(ctx, "deploy")
-    assert kit.statuses(run_id)["deploy"] is TaskStatus.FAILED
+    rt = kit.store.get_run_task(run_id, "deploy")
+    assert rt.status is TaskStatus.FAILED
+    assert rt.error == "rejected by alice@example.com: no reason given"
     assert len(kit.store.approvals(run_id=run_id)) == 1
 
 
@@ -181,8 +202,7 @@ def test_a_rejected_request_fails_the_task_at_its_gate(kit: Kit) -> None:
 def test_an_expired_request_is_decided_as_its_gate_says(
     kit: Kit, on_timeout: str, task_after: TaskStatus
 ) -> None:
-    """A request past its deadline is decided by "timeout" as on_timeout says, announced
-    once, and the task fails or becomes ready accordingly."""
+    """An expired request is decided by "timeout" as on_timeout says, announced once, applied."""
     gates = ApprovalGates(kit.store, kit.ledger, None)
     run_id = kit.create(GATED)
     ctx = kit.context(run_id)
@@ -222,8 +242,7 @@ def test_a_request_before_its_deadline_keeps_waiting(kit: Kit) -> None:
 
 
 def test_a_skip_of_the_only_waiting_task_lets_the_run_run_again(kit: Kit) -> None:
-    """An operator skipping the task a run waits on: check() adopts the skip and, with
-    nothing left waiting, the run is running again."""
+    """An operator skip of the only waiting task is adopted and the run is running again."""
     gates = ApprovalGates(kit.store, kit.ledger, None)
     run_id = kit.create(GATED)
     ctx = _waiting(kit, gates, run_id)

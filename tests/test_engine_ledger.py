@@ -38,8 +38,7 @@ def test_a_task_change_is_written_and_seen(kit: Kit) -> None:
 
 
 def test_a_task_change_over_an_operator_decision_is_refused(kit: Kit) -> None:
-    """The change is a compare-and-set on what the view believes: once an operator skipped
-    the task, starting it is refused and the decision stays."""
+    """Starting a task an operator skipped since the view was loaded is refused; the skip stays."""
     run_id = kit.create(WF)
     ctx = kit.context(run_id)
     Decisions(kit.store).skip(run_id, "build", "olga")
@@ -84,8 +83,7 @@ def test_an_operator_fail_is_adopted_as_a_failure_of_the_run(kit: Kit) -> None:
 
 
 def test_a_final_failure_records_status_fingerprint_and_alert(kit: Kit) -> None:
-    """A task failing for good: its status and error, its failed fingerprint (not retried
-    for this revision), and a task_failed event saying what the workflow does next."""
+    """A final failure stores status, error and failed fingerprint, and alerts with on_failure."""
     run_id = kit.create(WF)
     ctx = kit.context(run_id)
     kit.begin(ctx, "build")
@@ -101,9 +99,7 @@ def test_a_final_failure_records_status_fingerprint_and_alert(kit: Kit) -> None:
 
 
 def test_a_hold_interrupts_the_task_and_asks_for_a_decision(kit: Kit) -> None:
-    """A forward attempt cut short: the task is interrupted, a hold keeps its fingerprint,
-    and a waiting_decision event says which attempt; the run's status is left to the
-    coordinator."""
+    """A forward hold interrupts the task, keeps a hold row, announces waiting_decision."""
     run_id = kit.create(WF)
     kit.store.set_run_status(run_id, RunStatus.RUNNING)
     ctx = kit.context(run_id)
@@ -148,8 +144,7 @@ def test_a_hold_on_a_rollback_makes_the_run_wait_for_a_decision(kit: Kit) -> Non
 
 
 def test_events_go_to_the_notifiers_the_workflow_routes_them_to(kit: Kit) -> None:
-    """An event is queued for the console and for each enabled notifier whose route asks
-    for its kind, at the route's channel."""
+    """An event is queued for the console and for each notifier whose route asks for its kind."""
     wf = load(
         """\
 name: routed

@@ -52,8 +52,7 @@ def test_a_new_run_is_tracked_with_its_ready_tasks(kit: Kit) -> None:
 
 
 def test_nothing_is_reloaded_while_nothing_changed(kit: Kit) -> None:
-    """Without a run status change or a decision the view stays as it is, even when a task
-    row changed underneath it."""
+    """Without a run status change or a decision the view stays, even if a task row changed."""
     run_id = kit.create(TWO)
     kit.book.refresh()
     ctx = kit.book.contexts[run_id]
@@ -95,8 +94,8 @@ def test_a_decision_reloads_waiting_runs_only(kit: Kit) -> None:
     assert kit.book.contexts[waiting] is again
 
 
-def test_a_waiting_run_with_an_attempt_in_flight_waits_for_it_before_a_reload(kit: Kit) -> None:
-    """A decision does not reload a waiting run while an attempt of it still reports back."""
+def test_a_decision_leaves_the_view_of_a_run_with_an_attempt_in_flight(kit: Kit) -> None:
+    """A decision does not replace the view of a waiting run an attempt still reports to."""
     run_id = kit.create(GATED)
     _wait_for_approval(kit, run_id)
     kit.book.refresh()
@@ -121,8 +120,7 @@ def test_a_reloaded_view_keeps_the_attempts_still_in_flight(kit: Kit) -> None:
 
 
 def test_a_run_that_ended_elsewhere_is_reported_once_nothing_runs(kit: Kit) -> None:
-    """A run cancelled elsewhere is reported as ended, with its final record, once none of
-    its attempts is in flight; then it is no longer tracked."""
+    """A run ended elsewhere is reported once with its final record, after its attempts report."""
     run_id = kit.create(TWO)
     kit.book.refresh()
     kit.book.contexts[run_id].running.add("build")
@@ -137,8 +135,7 @@ def test_a_run_that_ended_elsewhere_is_reported_once_nothing_runs(kit: Kit) -> N
 
 
 def test_an_unreadable_run_is_reported_and_the_others_still_load(kit: Kit) -> None:
-    """A run whose definition cannot be read is reported with its workflow and error; the
-    other runs are tracked; a run the caller set aside is not read again."""
+    """An unreadable run is reported, the others still load, and a run set aside is not read."""
     bad = kit.create(TWO)
     good = kit.create(GATED)
     kit.damage(bad)
@@ -151,8 +148,7 @@ def test_an_unreadable_run_is_reported_and_the_others_still_load(kit: Kit) -> No
 
 
 def test_a_resumed_run_is_rebuilt_from_the_store(kit: Kit) -> None:
-    """Completed work, failures counted from attempts, retries still in their backoff and
-    due ones are read back as the run left them."""
+    """A resumed run reads back completions, failure counts, retries in backoff and due ones."""
     wf = load(
         """\
 name: w
@@ -184,8 +180,7 @@ tasks:
 
 
 def test_a_run_rolling_back_resumes_its_rollback_newest_first(kit: Kit) -> None:
-    """The view of a run rolling back carries what is left to roll back, newest first,
-    including a task whose rollback had started."""
+    """A run rolling back resumes with what is left to roll back, newest first."""
     run_id = kit.create(TWO)
     kit.store.set_run_status(run_id, RunStatus.RUNNING)
     kit.succeeded(run_id, "build", seq=1)
@@ -196,8 +191,7 @@ def test_a_run_rolling_back_resumes_its_rollback_newest_first(kit: Kit) -> None:
 
 
 def test_a_run_held_on_a_rollback_is_paused_and_one_held_on_a_task_is_not(kit: Kit) -> None:
-    """A run waiting for a decision on a rollback step starts nothing until someone
-    decides; one waiting on a forward step is not paused."""
+    """A run held on a rollback step is paused; one held on a forward step is not."""
     paused: dict[str, bool] = {}
     for phase in ("rollback", "run"):
         run_id = kit.create(TWO)

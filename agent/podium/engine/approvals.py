@@ -47,7 +47,8 @@ class ApprovalGates:
         if latest is not None and latest.status == "approved":
             return False
         if latest is not None and latest.status == "rejected":
-            self.ledger.task_failed(ctx, name, f"rejected by {latest.decided_by}: {latest.comment}")
+            reason = latest.comment or "no reason given"
+            self.ledger.task_failed(ctx, name, f"rejected by {latest.decided_by}: {reason}")
             return True
         if latest is not None and latest.status == "pending":
             if ctx.status[name] is not TaskStatus.WAITING_APPROVAL:

@@ -24,8 +24,9 @@ class Checkouts:
         self.source = source
         self.data_dir = data_dir
         self.keep = keep
-        self._made: dict[int, tuple[Path, dict[str, str]]] = {}
-        """run id → (checkout root, the environment every task of the run starts from)."""
+        self._made: dict[int, tuple[Path, dict[str, str], dict[str, str]]] = {}
+        """run id → (checkout root, the environment every task of the run starts from,
+        the values of Podium's own variables in it)."""
 
     def prepare(self, ctx: RunContext) -> Path:
         """The run's checkout root, made on first use."""
@@ -39,24 +40,27 @@ class Checkouts:
             self.source.remove_checkout(dest)
         root = self.source.checkout(ctx.run.revision, dest)
         env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
-        env.update(
-            {
-                "PODIUM_RUN_ID": str(ctx.run.id),
-                "PODIUM_WORKFLOW": ctx.name,
-                "PODIUM_REVISION": ctx.run.revision,
-                "PODIUM_CHECKOUT": str(root),
-                "PODIUM_DATA_DIR": str(self.data_dir),
-            }
-        )
         env.update(ctx.wf.spec.params)
-        self._made[ctx.run.id] = (root, env)
+        own = {
+            "PODIUM_RUN_ID": str(ctx.run.id),
+            "PODIUM_WORKFLOW": ctx.name,
+            "PODIUM_REVISION": ctx.run.revision,
+            "PODIUM_CHECKOUT": str(root),
+            "PODIUM_DATA_DIR": str(self.data_dir),
+        }
+        env.update(own)  # a workflow cannot change them: containment finds tasks by them
+        self._made[ctx.run.id] = (root, env, own)
         return root
 
     def task_env(self, ctx: RunContext, spec: TaskBase) -> tuple[dict[str, str], dict[str, str]]:
-        """A task's environment without secret values, and its secrets: variable → name."""
-        env = dict(self._made[ctx.run.id][1])
+        """A task's environment without secret values, and its secrets: variable → name.
+        Podium's own ``PODIUM_*`` values win over the task's ``env``."""
+        _root, base, own = self._made[ctx.run.id]
+        env = dict(base)
         secrets: dict[str, str] = {}
         for key, value in spec.env.items():
+            if key in own or key == "PODIUM_TASK":
+                continue
             if isinstance(value, SecretRef):
                 secrets[key] = value.secret
             else:

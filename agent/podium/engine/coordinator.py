@@ -168,7 +168,7 @@ class Engine:
             # outcomes and the starts they enable share one transaction; attempts are
             # handed to the executor only after it committed (state before side effect)
             with self.store.tx():
-                recorded = self._absorb(carry + self._take_early() + self.executor.poll(0.0))
+                recorded = self._absorb(carry + self._take_early())
                 carry = []
                 # the store is re-read on a wake-up, or twice a second while tasks stream by
                 if woken or time.monotonic() - loaded_at > 0.5 or not self.book.contexts:

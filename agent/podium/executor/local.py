@@ -49,7 +49,7 @@ class LocalExecutor:
     def submit(self, order: AttemptOrder) -> None:
         cancel = threading.Event()
         try:
-            env = dict(order.env)
+            env = dict(order.env)  # the order stays as it was given
             for name, secret in order.secrets.items():
                 env[name] = secrets.resolve(secret, self.secrets_dir)
         except PodiumError as exc:
