@@ -10,7 +10,6 @@ for redaction.
 from __future__ import annotations
 
 import queue
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,6 +27,21 @@ log = get_logger("podium.executor")
 _WAKE = object()
 
 
+class _Flag:
+    """An attempt's cancel flag (all a runner asks of it is ``is_set``)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+
+
 class LocalExecutor:
     """:class:`~podium.executor.base.Executor` on this machine."""
 
@@ -41,13 +55,15 @@ class LocalExecutor:
         self._events: queue.Queue[object] = queue.Queue()
         """Events from worker threads (and immediate outcomes), for :meth:`poll`."""
         self._loop: ProcessLoop | None = ProcessLoop() if inline_shell else None
-        self._cancels: dict[int, threading.Event] = {}
+        self._cancels: dict[int, _Flag] = {}
+        self._paths: dict[str, Path] = {}
+        """Working directories seen (a run's tasks share theirs), as paths."""
         """Attempt id → its cancel flag, while it runs."""
 
     # -- Executor ---------------------------------------------------------------
 
     def submit(self, order: AttemptOrder) -> None:
-        cancel = threading.Event()
+        cancel = _Flag()
         try:
             env = dict(order.env)  # the order stays as it was given
             for name, secret in order.secrets.items():
@@ -62,8 +78,8 @@ class LocalExecutor:
             workflow=order.workflow,
             task_id=order.task,
             attempt=order.number,
-            cwd=Path(order.cwd),
-            repo_root=Path(order.repo_root),
+            cwd=self._path(order.cwd),
+            repo_root=self._path(order.repo_root),
             env=env,
             log_path=Path(order.log_path),
             timeout=order.timeout,
@@ -140,6 +156,14 @@ class LocalExecutor:
             if item is not _WAKE:
                 out.append(item)  # type: ignore[arg-type]
         return out
+
+    def _path(self, text: str) -> Path:
+        path = self._paths.get(text)
+        if path is None:
+            if len(self._paths) > 256:
+                self._paths.clear()
+            path = self._paths[text] = Path(text)
+        return path
 
     def _done(self, attempt_id: int) -> None:
         self._cancels.pop(attempt_id, None)
