@@ -97,3 +97,38 @@ def test_a_notifier_without_a_route_gets_the_default_alerts() -> None:
     assert routes_for("failed", None, ("console", "slack")) == [("console", None), ("slack", None)]
     assert routes_for("approval_requested", {}, ("console", "slack"))[1] == ("slack", None)
     assert routes_for("succeeded", None, ("console", "slack")) == [("console", None)]
+
+
+def test_console_lines_name_their_subject_and_count_attempts_in_words(tmp_path: Path) -> None:
+    """Events without a workflow name their file or source; counts use singular and plural."""
+    store = SQLiteStore(tmp_path / "s.db")
+    store.emit(
+        "validation_failed",
+        data={"file": "workflows/x.yaml", "problems": ["p"]},
+        routes=[("console", None)],
+    )
+    store.emit(
+        "source_unreachable", data={"source": "/r.git", "error": "gone"}, routes=[("console", None)]
+    )
+    store.emit(
+        "task_failed",
+        workflow="w",
+        run_id=1,
+        task="t",
+        data={"error": "e", "attempts": 1},
+        routes=[("console", None)],
+    )
+    store.emit(
+        "task_failed",
+        workflow="w",
+        run_id=2,
+        task="t",
+        data={"error": "e", "attempts": 3},
+        routes=[("console", None)],
+    )
+    out = io.StringIO()
+    drain(store, {"console": ConsoleNotifier(out)}, now=time.time())
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "! validation failed: workflows/x.yaml"
+    assert lines[2] == "! source unreachable: /r.git — gone"
+    assert lines[3].endswith("after 1 attempt") and lines[4].endswith("after 3 attempts")

@@ -20,6 +20,7 @@ from podium.store import open_store as open_store_file
 
 if TYPE_CHECKING:
     from podium.engine import Engine
+    from podium.executor.base import Executor
     from podium.reconciler import Reconciler
     from podium.source.base import Source
 
@@ -194,8 +195,10 @@ def open_workspace(
     must_exist: bool = True,
     *,
     run: bool = True,
+    executor: Executor | None = None,
 ) -> Workspace:
-    """Data dir, store, source and reconciler; with ``run`` (not for ``plan``) an engine."""
+    """Data dir, store, source and reconciler; with ``run`` (not for ``plan``) an engine,
+    running attempts on ``executor`` (default: this machine's processes)."""
     from podium.reconciler import Reconciler
     from podium.source import open_source
 
@@ -217,6 +220,7 @@ def open_workspace(
                 secrets_dir=Path(secrets_dir) if secrets_dir else None,
                 notifiers=notifiers,
             ),
+            executor,
         )
     reconciler = Reconciler(store, source, engine, notifiers=notifiers)
     return Workspace(ddir, store, source, reconciler, engine)

@@ -27,6 +27,7 @@ ICONS = {
     "source_recovered": "✓",
     "waiting_decision": "?",
     "cancelled": "-",
+    "empty_revision_refused": "!",
 }
 
 
@@ -39,11 +40,13 @@ def describe(item: OutboxItem) -> str:
         where += f" run {e.run_id}"
     if e.task:
         where += f" task {e.task}"
-    text = f"{ICONS.get(e.kind, '·')} {e.kind.replace('_', ' ')}: {where.strip()}"
+    where = where.strip() or _subject(e.kind, d)
+    text = f"{ICONS.get(e.kind, '·')} {e.kind.replace('_', ' ')}: {where}"
     if e.kind == "task_failed":
         text += f" — {d.get('error')}"
         if d.get("attempts"):
-            text += f" after {d['attempts']} attempt(s)"
+            n = int(d["attempts"])
+            text += f" after {n} attempt{'' if n == 1 else 's'}"
     elif e.kind in ("succeeded", "failed", "rolled_back", "rollback_failed") and d.get("duration"):
         text += f" in {format_duration(float(d['duration']))}"
     elif e.kind == "approval_requested":
@@ -55,11 +58,19 @@ def describe(item: OutboxItem) -> str:
         text += f" — {d.get('decision')} by {e.actor}"
     elif e.kind == "validation_failed":
         text += "\n  " + "\n  ".join(d.get("problems", []))
-    elif e.kind == "source_unreachable":
-        text += f" {d.get('source')}: {d.get('error')}"
+    elif e.kind == "source_unreachable" or e.kind == "empty_revision_refused":
+        text += f" — {d.get('error')}"
     elif e.kind == "waiting_decision":
         text += f" — podium retry {e.run_id} | podium skip/fail {e.run_id} {e.task}"
     return redact(text)
+
+
+def _subject(kind: str, data: dict[str, object]) -> str:
+    """What an event without a workflow is about (a file, the source, a revision)."""
+    for key in ("file", "source", "revision"):
+        if data.get(key):
+            return str(data[key])
+    return kind.replace("_", " ")
 
 
 class ConsoleNotifier:

@@ -23,6 +23,12 @@ class OutcomeStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class CancelFlag(Protocol):
+    """Set when the attempt must stop (a :class:`threading.Event` is one)."""
+
+    def is_set(self) -> bool: ...
+
+
 def _no_redaction(text: str) -> str:
     return text
 
@@ -49,7 +55,7 @@ class TaskContext:
     log_max_bytes: int = 10 * 1024 * 1024
     tail_lines: int = 40
     redact: Callable[[str], str] = _no_redaction
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: CancelFlag = field(default_factory=threading.Event)
     """Set by the executor to stop the attempt early (agent shutting down)."""
     on_spawn: Callable[[int], None] | None = None
     """Called with the pid (= process group id) once a child process exists."""
@@ -77,4 +83,4 @@ class Runner(Protocol):
     def run(self, config: Any, ctx: TaskContext) -> Outcome: ...
 
 
-__all__ = ["Outcome", "OutcomeStatus", "Runner", "TaskContext"]
+__all__ = ["CancelFlag", "Outcome", "OutcomeStatus", "Runner", "TaskContext"]

@@ -1,15 +1,17 @@
-"""Approval gates: asking, picking up decisions, expiring requests."""
+"""Approval gates in a run: asking, picking up decisions, expiring requests."""
 
 from __future__ import annotations
 
 import time
 
-from podium.engine_core import EngineCore
+from podium.engine.context import RunContext
+from podium.engine.ledger import Ledger
 from podium.errors import PodiumError
 from podium.kinds import registry
 from podium.log import get_logger
-from podium.runctx import RunContext
+from podium.source.base import Source
 from podium.states import RunStatus, TaskStatus
+from podium.store.sqlite import SQLiteStore
 
 log = get_logger("podium.engine")
 
@@ -21,12 +23,19 @@ _WAITS_FOR = {
 """The task status a waiting run waits on: once no task has it, the run runs again."""
 
 
-class ApprovalGate(EngineCore):
-    """The engine's approval steps."""
+class ApprovalGates:
+    """Asks for approvals and applies decisions. Its own state: who wrote the change each
+    run's requests concern (read from Git once per run)."""
 
-    def _gate(self, ctx: RunContext, name: str) -> bool:
-        """Approval gate: True when the task must wait (or was refused) instead of starting."""
-        spec = ctx.specs[name]
+    def __init__(self, store: SQLiteStore, ledger: Ledger, source: Source | None) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.source = source
+        self._authors: dict[int, tuple[str, str]] = {}
+        """run id → (author, committer) of the last commit that changed its workflow."""
+
+    def gate(self, ctx: RunContext, name: str) -> bool:
+        """True when ``name`` must wait for (or was refused) an approval instead of starting."""
         gate = ctx.gate(name)
         if gate is None:
             return False
@@ -38,14 +47,16 @@ class ApprovalGate(EngineCore):
         if latest is not None and latest.status == "approved":
             return False
         if latest is not None and latest.status == "rejected":
-            self._task_failed_final(ctx, name, f"rejected by {latest.decided_by}: {latest.comment}")
+            reason = latest.comment or "no reason given"
+            self.ledger.task_failed(ctx, name, f"rejected by {latest.decided_by}: {reason}")
             return True
         if latest is not None and latest.status == "pending":
             if ctx.status[name] is not TaskStatus.WAITING_APPROVAL:
-                self._set_task(ctx, name, TaskStatus.WAITING_APPROVAL)
+                self.ledger.set_task(ctx, name, TaskStatus.WAITING_APPROVAL)
             return True
         deadline = time.time() + gate.timeout if gate.timeout else None
-        author, committer = self._authors(ctx)
+        author, committer = self.authors(ctx)
+        spec = ctx.specs[name]
         with self.store.tx():
             request = self.store.create_approval(
                 ctx.run.id,
@@ -59,12 +70,10 @@ class ApprovalGate(EngineCore):
                 committer,
                 gate.forbid_self_approval,
             )
-            self._set_task(ctx, name, TaskStatus.WAITING_APPROVAL)
-            self._emit(
+            self.ledger.set_task(ctx, name, TaskStatus.WAITING_APPROVAL)
+            self.ledger.emit(
+                ctx,
                 "approval_requested",
-                ctx.name,
-                ctx.wf,
-                ctx.run.id,
                 name,
                 {
                     "approval_id": request.id,
@@ -79,21 +88,28 @@ class ApprovalGate(EngineCore):
         log.info("approval_requested", run_id=ctx.run.id, workflow=ctx.name, task=name)
         return True
 
-    def _authors(self, ctx: RunContext) -> tuple[str | None, str | None]:
+    def authors(self, ctx: RunContext) -> tuple[str, str]:
         """Author and committer of the last commit that changed the workflow or its inputs
         (four-eyes compares the approver with both: an author is easy to claim)."""
-        if ctx.author_email is not None or self.source is None:
-            return ctx.author_email, ctx.committer_email
-        paths = [ctx.wf.file, *[p for d in ctx.wf.inputs.values() for p in d]]
-        try:
-            commit = self.source.last_change(ctx.run.revision, paths)
-        except PodiumError:
-            commit = None
-        ctx.author_email = commit.author_email if commit else ""
-        ctx.committer_email = commit.committer_email if commit else ""
-        return ctx.author_email, ctx.committer_email
+        known = self._authors.get(ctx.run.id)
+        if known is not None:
+            return known
+        commit = None
+        if self.source is not None:
+            paths = [ctx.wf.file, *[p for d in ctx.wf.inputs.values() for p in d]]
+            try:
+                commit = self.source.last_change(ctx.run.revision, paths)
+            except PodiumError:
+                commit = None
+        found = (commit.author_email, commit.committer_email) if commit else ("", "")
+        self._authors[ctx.run.id] = found
+        return found
 
-    def _check_approvals(self, ctx: RunContext) -> bool:
+    def forget(self, run_id: int) -> None:
+        """The run ended: drop what was kept for it."""
+        self._authors.pop(run_id, None)
+
+    def check(self, ctx: RunContext) -> bool:
         """Pick up decisions and expire requests for tasks waiting on approval."""
         progressed = False
         now = time.time()
@@ -106,7 +122,7 @@ class ApprovalGate(EngineCore):
                 continue
             req = requests[-1]
             if req.status == "cancelled":  # skipped or failed by an operator meanwhile
-                progressed |= self._sync_task(ctx, name)
+                progressed |= self.ledger.sync_task(ctx, name)
                 continue
             if req.status == "pending" and req.deadline is not None and req.deadline <= now:
                 approve = req.on_timeout == "approve"
@@ -118,11 +134,9 @@ class ApprovalGate(EngineCore):
                         "approval timed out",
                         "timeout",
                     ):
-                        self._emit(
+                        self.ledger.emit(
+                            ctx,
                             "approval_expired",
-                            ctx.name,
-                            ctx.wf,
-                            ctx.run.id,
                             name,
                             {
                                 "approval_id": req.id,
@@ -131,15 +145,15 @@ class ApprovalGate(EngineCore):
                         )
                 req = self.store.get_approval(req.id)
             if req.status == "approved":
-                self._set_task(ctx, name, TaskStatus.PENDING)
+                self.ledger.set_task(ctx, name, TaskStatus.PENDING)
                 ctx.ready.appendleft(name)
                 if ctx.run.status is RunStatus.WAITING_APPROVAL:
-                    self._set_run(ctx, RunStatus.RUNNING)
+                    self.ledger.set_run(ctx, RunStatus.RUNNING)
                 progressed = True
             elif req.status == "rejected":
                 if ctx.run.status is RunStatus.WAITING_APPROVAL:
-                    self._set_run(ctx, RunStatus.RUNNING)
-                self._task_failed_final(
+                    self.ledger.set_run(ctx, RunStatus.RUNNING)
+                self.ledger.task_failed(
                     ctx, name, f"rejected by {req.decided_by}: {req.comment or 'no reason given'}"
                 )
                 progressed = True
@@ -147,9 +161,9 @@ class ApprovalGate(EngineCore):
         # the last task the run waited for: it is running again
         blocker = _WAITS_FOR.get(ctx.run.status)
         if blocker is not None and blocker not in ctx.status.values():
-            self._set_run(ctx, RunStatus.RUNNING)
+            self.ledger.set_run(ctx, RunStatus.RUNNING)
             progressed = True
         return progressed
 
 
-__all__ = ["ApprovalGate"]
+__all__ = ["ApprovalGates"]

@@ -2,45 +2,54 @@
 
 from __future__ import annotations
 
-from podium.checkouts import Checkouts
+from collections.abc import Callable
+from pathlib import Path
+
+from podium.engine.ledger import Ledger
 from podium.log import get_logger
 from podium.rundef import workflow_from
 from podium.runners.containment import kill_attempt
 from podium.states import TaskStatus
 from podium.store.records import AttemptRecord, RunRecord
+from podium.store.sqlite import SQLiteStore
 
 log = get_logger("podium.engine")
 
+SetAside = Callable[[int, str, Exception], None]
 
-class Recovery(Checkouts):
-    """The engine's crash recovery."""
 
-    def recover(self) -> None:
-        """After a restart: settle attempts that a dead agent left 'running', and remove
-        checkouts no active run needs."""
-        self._recovered = True
+class Recovery:
+    """Settles the attempts a dead agent left ``running``: nothing of them stays alive;
+    an idempotent task runs again, another waits for a human (a hold)."""
+
+    def __init__(self, store: SQLiteStore, ledger: Ledger, data_dir: Path, grace: float) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.data_dir = data_dir
+        self.grace = grace
+
+    def recover(self, set_aside: SetAside) -> None:
+        """Settle every active run's leftover attempts; a run that cannot be read is handed
+        to ``set_aside`` and the others still resume."""
         for run_id, workflow, _status in self.store.active_run_heads():
             try:
                 self._recover_run(run_id)
             except Exception as exc:  # one damaged run must not keep the others from resuming
-                self._set_aside(run_id, workflow, exc)
-        self._sweep_checkouts()
+                set_aside(run_id, workflow, exc)
 
     def _recover_run(self, run_id: int) -> None:
         run = self.store.get_run(run_id)
         recovered = False
         for attempt in self.store.running_attempts(run.id):
             # nothing of the old attempt may run once its task is started again
-            config = self.config
-            kill_attempt(attempt.id, attempt.started_at, config.data_dir, config.grace)
+            kill_attempt(attempt.id, attempt.started_at, self.data_dir, self.grace)
             recovered = True
-            self._settle_interrupted(run, attempt)
+            self._settle(run, attempt)
         if recovered:
             log.info("run_recovered", run_id=run.id, workflow=run.workflow)
 
-    def _settle_interrupted(self, run: RunRecord, attempt: AttemptRecord) -> None:
-        """An attempt a dead agent left running: re-run it when its task is idempotent,
-        else its task waits for a human (a hold that outlives the run, until decided)."""
+    def _settle(self, run: RunRecord, attempt: AttemptRecord) -> None:
+        """Re-run the attempt's task when it is idempotent, else hold it for a human."""
         rt = self.store.get_run_task(run.id, attempt.task)
         wf = workflow_from(run.definition)
         spec = next(t for t in wf.spec.tasks if t.id == attempt.task)
@@ -50,7 +59,7 @@ class Recovery(Checkouts):
             )
             if attempt.phase == "rollback":
                 if rt.status is TaskStatus.ROLLING_BACK and not spec.idempotent:
-                    self._hold(run, wf, rt, attempt.id, attempt.number, "rollback")
+                    self.ledger.hold(run, wf, rt, attempt.id, attempt.number, "rollback")
                 return  # an idempotent rollback runs again when the run resumes
             if rt.status is not TaskStatus.RUNNING:
                 return
@@ -64,7 +73,7 @@ class Recovery(Checkouts):
                     data={"attempt": attempt.number},
                 )
             else:
-                self._hold(run, wf, rt, attempt.id, attempt.number, "run")
+                self.ledger.hold(run, wf, rt, attempt.id, attempt.number, "run")
 
 
-__all__ = ["Recovery"]
+__all__ = ["Recovery", "SetAside"]

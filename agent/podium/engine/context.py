@@ -1,28 +1,31 @@
-"""The engine's view of one run while it drives it, and what an attempt reports back."""
+"""The coordinator's view of one run while it drives it, and of one attempt in flight."""
 
 from __future__ import annotations
 
+import heapq
+import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from podium.gates import Gate, gate_of_task
-from podium.runners.base import Outcome
 from podium.spec.loader import WorkflowDef
 from podium.spec.models import OnFailure, TaskBase
 from podium.states import TaskStatus
 from podium.store.records import RunRecord
 
+SATISFIED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.SKIPPED})
+"""Statuses that release a task's dependants."""
 
-@dataclass
-class AttemptResult:
-    """What a finished attempt reports to the coordinator."""
+
+@dataclass(frozen=True)
+class InFlight:
+    """An attempt handed to the executor, as the engine waits for its outcome."""
 
     run_id: int
     task: str
     phase: str
     attempt_id: int
-    outcome: Outcome
+    number: int
 
 
 @dataclass
@@ -56,10 +59,6 @@ class RunContext:
     paused: bool = False
     """A rollback step was cut short and is not idempotent: nothing runs until a human
     decides (the run waits for a decision)."""
-    checkout: Path | None = None
-    env_base: dict[str, str] = field(default_factory=dict)
-    author_email: str | None = None
-    committer_email: str | None = None
     gates: dict[str, Gate] | None = None
     """The approval rules bound to the run's tasks at its creation (None: an older run,
     whose gates are its own definition's)."""
@@ -80,6 +79,24 @@ class RunContext:
         else:
             self.waiting.discard(name)
 
+    def release(self, name: str) -> None:
+        """``name`` is satisfied: dependants whose needs are now all met become ready."""
+        for dep in self.dependants.get(name, []):
+            self.unmet[dep] -= 1
+            if self.unmet[dep] == 0 and self.status[dep] is TaskStatus.PENDING:
+                self.ready.append(dep)
+
+    def delay(self, name: str, until: float) -> None:
+        """``name`` becomes ready at ``until`` (a retry in its backoff)."""
+        heapq.heappush(self.delayed, (until, name))
+
+    def promote_delayed(self, now: float | None = None) -> None:
+        """Delayed tasks whose time has come become ready."""
+        now = time.time() if now is None else now
+        while self.delayed and self.delayed[0][0] <= now:
+            _, name = heapq.heappop(self.delayed)
+            self.ready.append(name)
+
     def gate(self, name: str) -> Gate | None:
         """The approval ``name`` needs in this run, if any."""
         if self.gates is not None:
@@ -94,4 +111,4 @@ class RunContext:
         return self.completed
 
 
-__all__ = ["AttemptResult", "RunContext"]
+__all__ = ["SATISFIED", "InFlight", "RunContext"]

@@ -1,69 +1,88 @@
-"""The coordinator's in-memory view of the store's active runs, reloaded only on change."""
+"""The coordinator's in-memory views of the store's active runs, reloaded only on change."""
 
 from __future__ import annotations
 
 import contextlib
-import heapq
 import time
+from collections.abc import Callable, Container
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from podium.engine_core import SATISFIED
+from podium.engine.context import SATISFIED, RunContext
 from podium.gates import gates_from
-from podium.log import get_logger
-from podium.rollbacks import Rollbacks
-from podium.runctx import RunContext
 from podium.rundef import workflow_from
 from podium.spec.loader import WorkflowDef
 from podium.states import RunStatus, TaskStatus
 from podium.store.records import RunRecord
+from podium.store.sqlite import SQLiteStore
 
-log = get_logger("podium.engine")
+RollbackOrder = Callable[[int, bool], list[str]]
 
 
-class RunContexts(Rollbacks):
-    """Loads and refreshes the run contexts the engine drives."""
+@dataclass
+class Refresh:
+    """What a :meth:`RunBook.refresh` found."""
 
-    def _load_active(self) -> None:
-        """Track the store's active runs; reload a run only when something outside changed it.
+    ended: list[RunContext] = field(default_factory=list)
+    """Runs that are no longer active (ended elsewhere: superseded, decided)."""
+    unreadable: list[tuple[int, str, Exception]] = field(default_factory=list)
+    """(run id, workflow, error) of runs that could not be loaded."""
 
-        Cheap when nothing changed (one small query): definitions are decoded only for new
-        runs or a changed run status, and waiting runs are refreshed only after a decision.
-        """
+
+class RunBook:
+    """Owns the views (:class:`RunContext`) of the runs being driven, and when to reload
+    them: a new run, a run whose status changed outside, or a waiting run after a
+    decision. Cheap when nothing changed (one small query)."""
+
+    def __init__(self, store: SQLiteStore, data_dir: Path, rollback_order: RollbackOrder) -> None:
+        self.store = store
+        self.data_dir = data_dir
+        self.rollback_order = rollback_order
+        self.contexts: dict[int, RunContext] = {}
+        self._decisions_version: str | None = None
+
+    def refresh(self, skip: Container[int] = ()) -> Refresh:
+        """Track the store's active runs (but those in ``skip``)."""
+        found = Refresh()
         active = self.store.active_run_statuses()
-        for run_id in [i for i, c in self._ctx.items() if i not in active and not c.running]:
-            ended = self._ctx[run_id]
+        for run_id in [i for i, c in self.contexts.items() if i not in active and not c.running]:
+            ended = self.contexts.pop(run_id)
             with contextlib.suppress(Exception):  # ended elsewhere (superseded): say how
                 ended.run = self.store.get_run(run_id)
-            self._finish(ended)
+            found.ended.append(ended)
         version = self.store.get("decisions_version")
         decided = version != self._decisions_version
         self._decisions_version = version
         for run_id, status in active.items():
-            if run_id in self.set_aside:
+            if run_id in skip:
                 continue
-            ctx = self._ctx.get(run_id)
+            ctx = self.contexts.get(run_id)
             if ctx is not None and status is ctx.run.status:
                 waiting = status in (RunStatus.WAITING_APPROVAL, RunStatus.WAITING_DECISION)
                 if not (decided and waiting and not ctx.running):
                     continue
             try:
-                run = self.store.get_run(run_id)
-                fresh = self._make_ctx(run, ctx.wf if ctx is not None else None)
+                fresh = self.make(self.store.get_run(run_id), ctx.wf if ctx is not None else None)
             except Exception as exc:  # one unreadable run must not stop the others
-                self._set_aside(run_id, ctx.name if ctx else self._workflow_of(run_id), exc)
+                workflow = ctx.name if ctx is not None else self._workflow_of(run_id)
+                found.unreadable.append((run_id, workflow, exc))
                 continue
             if ctx is not None:
-                fresh.checkout, fresh.env_base = ctx.checkout, ctx.env_base
-                fresh.author_email, fresh.committer_email = ctx.author_email, ctx.committer_email
                 fresh.running = ctx.running  # attempts in flight still report here
-            self._ctx[run_id] = fresh
+            self.contexts[run_id] = fresh
+        return found
 
-    def _workflow_of(self, run_id: int) -> str:
-        try:
-            return self.store.workflow_of_run(run_id) or "?"
-        except Exception:  # the store itself may be what fails
-            return "?"
+    def drop(self, run_id: int) -> RunContext | None:
+        return self.contexts.pop(run_id, None)
 
-    def _make_ctx(self, run: RunRecord, wf: WorkflowDef | None = None) -> RunContext:
+    def forget_idle(self) -> None:
+        """Forget the views of runs with nothing in flight: the next refresh reads them from
+        the store again (after an unexpected error left them in doubt)."""
+        for run_id in [i for i, c in self.contexts.items() if not c.running]:
+            del self.contexts[run_id]
+
+    def make(self, run: RunRecord, wf: WorkflowDef | None = None) -> RunContext:
+        """A fresh view of ``run`` from the store."""
         wf = wf if wf is not None else workflow_from(run.definition)
         tasks = self.store.run_tasks(run.id)
         specs = {t.id: t for t in wf.spec.tasks}
@@ -96,7 +115,7 @@ class RunContexts(Rollbacks):
             waiting={n for n, s in status.items() if s is TaskStatus.WAITING_APPROVAL},
             completed=max((rt.completed_seq or 0 for rt in tasks.values()), default=0),
             attempts={n: rt.attempts for n, rt in tasks.items() if rt.attempts},
-            log_dir=str(self.config.data_dir / "logs" / f"run-{run.id}"),
+            log_dir=str(self.data_dir / "logs" / f"run-{run.id}"),
             gates=gates_from(run.definition),
         )
         now = time.time()
@@ -105,7 +124,7 @@ class RunContexts(Rollbacks):
             if st is TaskStatus.PENDING and unmet[name] == 0:
                 nb = tasks[name].not_before
                 if nb is not None and nb > now:
-                    heapq.heappush(ctx.delayed, (nb, name))
+                    ctx.delay(name, nb)
                 else:
                     ctx.ready.append(name)
             if st in (TaskStatus.FAILED, TaskStatus.TIMED_OUT):
@@ -113,7 +132,7 @@ class RunContexts(Rollbacks):
             if st is TaskStatus.ROLLBACK_FAILED:
                 ctx.rollback_failed = True
         if run.status is RunStatus.ROLLING_BACK:
-            ctx.rollback_queue = self._rollback_order(run.id, resume=True)
+            ctx.rollback_queue = self.rollback_order(run.id, True)
         elif run.status is RunStatus.WAITING_DECISION and TaskStatus.INTERRUPTED in status.values():
             holds = self.store.holds_all()
             ctx.paused = any(
@@ -123,5 +142,11 @@ class RunContexts(Rollbacks):
             )
         return ctx
 
+    def _workflow_of(self, run_id: int) -> str:
+        try:
+            return self.store.workflow_of_run(run_id) or "?"
+        except Exception:  # the store itself may be what fails
+            return "?"
 
-__all__ = ["RunContexts"]
+
+__all__ = ["Refresh", "RunBook"]
