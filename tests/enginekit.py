@@ -32,8 +32,8 @@ from podium.source.memory import MemorySnapshot
 from podium.spec.loader import WorkflowDef, load_workflow
 from podium.spec.models import RepoConfig
 from podium.states import TaskStatus
+from podium.store import Store, open_store
 from podium.store.records import EventRecord
-from podium.store.sqlite import SQLiteStore
 
 WF = "workflows/w.yaml"
 
@@ -63,7 +63,7 @@ def load_at(source: Source, revision: str, path: str = WF) -> WorkflowDef:
 class Kit:
     """A store and the engine's parts around it, for one test."""
 
-    store: SQLiteStore
+    store: Store
     data_dir: Path
     config: EngineConfig
     ledger: Ledger
@@ -81,7 +81,7 @@ class Kit:
     @classmethod
     def open(cls, data_dir: Path) -> Kit:
         data_dir.mkdir(parents=True, exist_ok=True)
-        store = SQLiteStore(data_dir / "state.db")
+        store = open_store(data_dir / "state.db")
         config = EngineConfig(data_dir=data_dir)
         return cls(store, data_dir, config, Ledger(store, config))
 

@@ -847,6 +847,9 @@ class StubSource:
         dest.mkdir(parents=True, exist_ok=True)
         return dest
 
+    def close(self) -> None:
+        return None
+
     def remove_checkout(self, dest: Path) -> None:
         import shutil
 

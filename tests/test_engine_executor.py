@@ -11,7 +11,7 @@ from podium.cli.workspace import Workspace, open_workspace
 from podium.executor.base import AttemptOrder
 from podium.runners.base import Outcome
 from podium.states import RunStatus
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 from tests.executors import OK, ScriptedExecutor, fail
 from tests.gitrepo import GitRepo, workflow
 
@@ -29,7 +29,7 @@ def _workspace(repo: GitRepo, data_dir: Path, executor: ScriptedExecutor) -> Wor
     return ws
 
 
-def _attempts(store: SQLiteStore, run_id: int) -> list[tuple[str, str, int, str]]:
+def _attempts(store: Store, run_id: int) -> list[tuple[str, str, int, str]]:
     return [(a.task, a.phase, a.number, a.status) for a in store.attempts(run_id)]
 
 

@@ -101,7 +101,7 @@ def test_a_notifier_without_a_route_gets_the_default_alerts() -> None:
 
 def test_console_lines_name_their_subject_and_count_attempts_in_words(tmp_path: Path) -> None:
     """Events without a workflow name their file or source; counts use singular and plural."""
-    store = SQLiteStore(tmp_path / "s.db")
+    store = open_store(tmp_path / "s.db")
     store.emit(
         "validation_failed",
         data={"file": "workflows/x.yaml", "problems": ["p"]},

@@ -150,6 +150,8 @@ class Workspace:
             except Exception as exc:
                 log.error("workspace_close_failed", error=str(exc))
         with contextlib.suppress(Exception):
+            self.source.close()
+        with contextlib.suppress(Exception):
             self.store.close()
 
 
@@ -212,7 +214,7 @@ def open_workspace(
 
         secrets_dir = os.environ.get("PODIUM_SECRETS_DIR")
         engine = Engine(
-            store,  # type: ignore[arg-type]  # until the engine annotates with Store
+            store,
             source,
             EngineConfig(
                 data_dir=ddir,

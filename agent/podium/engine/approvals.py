@@ -11,7 +11,7 @@ from podium.kinds import registry
 from podium.log import get_logger
 from podium.source.base import Source
 from podium.states import RunStatus, TaskStatus
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 
 log = get_logger("podium.engine")
 
@@ -27,7 +27,7 @@ class ApprovalGates:
     """Asks for approvals and applies decisions. Its own state: who wrote the change each
     run's requests concern (read from Git once per run)."""
 
-    def __init__(self, store: SQLiteStore, ledger: Ledger, source: Source | None) -> None:
+    def __init__(self, store: Store, ledger: Ledger, source: Source | None) -> None:
         self.store = store
         self.ledger = ledger
         self.source = source

@@ -40,8 +40,8 @@ from podium.runners.base import Outcome, OutcomeStatus
 from podium.source.base import Source
 from podium.spec.models import OnFailure
 from podium.states import RUN_TERMINAL, RunStatus, TaskStatus
+from podium.store import Store
 from podium.store.records import AttemptRecord
-from podium.store.sqlite import SQLiteStore
 
 log = get_logger("podium.engine")
 
@@ -52,7 +52,7 @@ class Engine:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         source: Source | None,
         config: EngineConfig,
         executor: Executor | None = None,

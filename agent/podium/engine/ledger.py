@@ -18,8 +18,8 @@ from podium.notify.routing import routes_for
 from podium.runners.base import Outcome
 from podium.spec.loader import WorkflowDef
 from podium.states import TASK_FAILED, RunStatus, TaskStatus
+from podium.store import Store
 from podium.store.records import RunRecord, RunTaskRecord
-from podium.store.sqlite import SQLiteStore
 
 log = get_logger("podium.engine")
 
@@ -29,7 +29,7 @@ Hook = Callable[[str, dict[str, Any]], None]
 class Ledger:
     """Status changes, failures, holds and events of the runs an engine drives."""
 
-    def __init__(self, store: SQLiteStore, config: EngineConfig) -> None:
+    def __init__(self, store: Store, config: EngineConfig) -> None:
         self.store = store
         self.config = config
         """Read for the notifiers in force (the agent sets them once integrations load)."""

@@ -14,7 +14,7 @@ from podium.planner import Applied
 from podium.retry import compute_backoff, should_retry
 from podium.runners.base import Outcome, OutcomeStatus
 from podium.states import TaskStatus
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 
 log = get_logger("podium.engine")
 
@@ -24,7 +24,7 @@ class OutcomeRecorder:
     context and the store are what it changes."""
 
     def __init__(
-        self, store: SQLiteStore, ledger: Ledger, saga: Saga, stopping: Callable[[], bool]
+        self, store: Store, ledger: Ledger, saga: Saga, stopping: Callable[[], bool]
     ) -> None:
         self.store = store
         self.ledger = ledger

@@ -10,8 +10,8 @@ from podium.log import get_logger
 from podium.rundef import workflow_from
 from podium.runners.containment import kill_attempt
 from podium.states import TaskStatus
+from podium.store import Store
 from podium.store.records import AttemptRecord, RunRecord
-from podium.store.sqlite import SQLiteStore
 
 log = get_logger("podium.engine")
 
@@ -22,7 +22,7 @@ class Recovery:
     """Settles the attempts a dead agent left ``running``: nothing of them stays alive;
     an idempotent task runs again, another waits for a human (a hold)."""
 
-    def __init__(self, store: SQLiteStore, ledger: Ledger, data_dir: Path, grace: float) -> None:
+    def __init__(self, store: Store, ledger: Ledger, data_dir: Path, grace: float) -> None:
         self.store = store
         self.ledger = ledger
         self.data_dir = data_dir

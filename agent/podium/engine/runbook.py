@@ -13,8 +13,8 @@ from podium.gates import gates_from
 from podium.rundef import workflow_from
 from podium.spec.loader import WorkflowDef
 from podium.states import RunStatus, TaskStatus
+from podium.store import Store
 from podium.store.records import RunRecord
-from podium.store.sqlite import SQLiteStore
 
 RollbackOrder = Callable[[int, bool], list[str]]
 
@@ -34,7 +34,7 @@ class RunBook:
     them: a new run, a run whose status changed outside, or a waiting run after a
     decision. Cheap when nothing changed (one small query)."""
 
-    def __init__(self, store: SQLiteStore, data_dir: Path, rollback_order: RollbackOrder) -> None:
+    def __init__(self, store: Store, data_dir: Path, rollback_order: RollbackOrder) -> None:
         self.store = store
         self.data_dir = data_dir
         self.rollback_order = rollback_order

@@ -10,7 +10,7 @@ from podium.log import get_logger
 from podium.runners.base import Outcome, OutcomeStatus
 from podium.spec.models import OnFailure
 from podium.states import TASK_TERMINAL, RunStatus, TaskStatus
-from podium.store.sqlite import SQLiteStore
+from podium.store import Store
 
 log = get_logger("podium.engine")
 
@@ -27,7 +27,7 @@ class Saga:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         ledger: Ledger,
         start: StartRollback,
         stopping: Callable[[], bool],

@@ -36,10 +36,10 @@ import signal
 import sys
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from podium import leftovers
 from podium.leftovers import Marker
@@ -63,8 +63,32 @@ SETTLE = 2.0
 # -- one attempt ----------------------------------------------------------------------
 
 
-class Scope(ABC):
+class Scope(Protocol):
     """One attempt's processes. :attr:`target` is where its first process must start."""
+
+    target: CgroupTarget | None
+
+    def started(self, child: Child) -> None:
+        """The attempt's first process exists."""
+
+    def alive(self) -> bool:
+        """Whether anything of the attempt still runs (zombies do not count)."""
+        ...
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to every process of the attempt."""
+
+    def release(self) -> None:
+        """The attempt is over: give back what it held."""
+
+
+def _live_pid(child: Child | None) -> int | None:
+    """The first process's pid while it is not reaped (after that it may be reused)."""
+    return child.pid if child is not None and child.returncode is None else None
+
+
+class MarkerScope:
+    """Process group, process tree, and the orphans the agent (a subreaper) received."""
 
     target: CgroupTarget | None = None
 
@@ -73,29 +97,7 @@ class Scope(ABC):
         self.child: Child | None = None
 
     def started(self, child: Child) -> None:
-        """The attempt's first process exists."""
         self.child = child
-
-    @abstractmethod
-    def alive(self) -> bool:
-        """Whether anything of the attempt still runs (zombies do not count)."""
-
-    @abstractmethod
-    def signal(self, sig: signal.Signals) -> None:
-        """Send ``sig`` to every process of the attempt."""
-
-    @abstractmethod
-    def release(self) -> None:
-        """The attempt is over: give back what it held."""
-
-    def _child_pid(self) -> int | None:
-        """The first process's pid while it is not reaped (after that it may be reused)."""
-        child = self.child
-        return child.pid if child is not None and child.returncode is None else None
-
-
-class MarkerScope(Scope):
-    """Process group, process tree, and the orphans the agent (a subreaper) received."""
 
     def alive(self) -> bool:
         child = self.child
@@ -119,7 +121,7 @@ class MarkerScope(Scope):
 
     def _members(self, include_child: bool) -> set[int]:
         roots = _orphans.of(self.child.pid if self.child else 0, self.marker)
-        pid = self._child_pid()
+        pid = _live_pid(self.child)
         found = leftovers.descendants(roots)
         if pid is not None:
             found |= leftovers.descendants([pid])
@@ -129,14 +131,18 @@ class MarkerScope(Scope):
         return found
 
 
-class CgroupScope(Scope):
+class CgroupScope:
     """Everything in the attempt's cgroup slot."""
 
     def __init__(self, marker: Marker | None, pool: CgroupPool, slot: Slot) -> None:
-        super().__init__(marker)
+        self.marker = marker
+        self.child: Child | None = None
         self._pool = pool
         self._slot: Slot | None = slot
-        self.target = slot.target
+        self.target: CgroupTarget | None = slot.target
+
+    def started(self, child: Child) -> None:
+        self.child = child
 
     def alive(self) -> bool:
         return self._slot is not None and bool(self._slot.procs())
@@ -144,7 +150,7 @@ class CgroupScope(Scope):
     def signal(self, sig: signal.Signals) -> None:
         if self._slot is None:
             return
-        pid = self._child_pid()  # it may still be on its way into the slot (/bin/sh step)
+        pid = _live_pid(self.child)  # it may still be on its way into the slot (/bin/sh step)
         if pid is not None:
             leftovers.send([pid], sig)
         if sig == signal.SIGKILL:

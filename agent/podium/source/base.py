@@ -115,6 +115,10 @@ class Source(Protocol):
 
     def remove_checkout(self, dest: Path) -> None: ...
 
+    def close(self) -> None:
+        """Release what the source holds open (a reading git process, say)."""
+        ...
+
     def uncommitted(self, prefix: str = "") -> list[str]:
         """Files below the sub-path (and ``prefix`` in it) that a local work tree changes
         against the tracked commit (modified, staged or untracked), relative to the

@@ -103,6 +103,9 @@ class DirectorySource:
         """The directory, for humans and logs."""
         return str(self._root)
 
+    def close(self) -> None:
+        """Nothing is held open."""
+
     @property
     def branch(self) -> str | None:
         """A plain directory has no branches."""
