@@ -189,17 +189,17 @@ def test_payload_reads_json_and_github_form_encoding() -> None:
     assert payload(b"payload=%FF", "application/x-www-form-urlencoded") is None
 
 
-def test_replayed_pushes_are_coalesced_into_one_trigger(tmp_path: Path) -> None:
-    """Pushes replayed within the trigger period are answered 202 "coalesced" and trigger
-    one reconcile; a repeated delivery id is still a duplicate."""
+def test_a_push_delivered_again_triggers_nothing_more(tmp_path: Path) -> None:
+    """The same push replayed under new or missing delivery ids is answered 202 and
+    triggers nothing more; a repeated delivery id is still a duplicate."""
     agent = FakeAgent(open_store(tmp_path / "s.db"))
-    with served(build_app(agent, trigger_period=3600)) as face:
+    with served(build_app(agent)) as face:
         url = f"http://127.0.0.1:{face.port}/webhooks/git"
-        body = json.dumps({"ref": "refs/heads/main"}).encode()
+        body = json.dumps({"ref": "refs/heads/main", "after": "a" * 40}).encode()
         headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": _sign(body, "s3cret")}
-        answers = [httpx.post(url, content=body, headers=headers).json() for _ in range(5)]
+        answers = [httpx.post(url, content=body, headers=headers).json() for _ in range(4)]
         assert answers[0] == {"message": "reconcile triggered"}
-        assert all(a == {"message": "coalesced with a reconcile already due"} for a in answers[1:])
+        assert all(a == {"message": "this push was delivered already"} for a in answers[1:])
         again = {**headers, "X-GitHub-Delivery": "d-1"}
         httpx.post(url, content=body, headers=again)
         duplicate = httpx.post(url, content=body, headers=again)
@@ -207,15 +207,30 @@ def test_replayed_pushes_are_coalesced_into_one_trigger(tmp_path: Path) -> None:
     assert agent.requests == ["webhook"]
 
 
+def test_distinct_pushes_beyond_the_burst_are_coalesced(tmp_path: Path) -> None:
+    """Pushes of different commits trigger at once up to the burst, then are coalesced."""
+    agent = FakeAgent(open_store(tmp_path / "s.db"))
+    with served(build_app(agent, trigger_period=3600, trigger_burst=2)) as face:
+        url = f"http://127.0.0.1:{face.port}/webhooks/git"
+        answers = []
+        for n in range(5):
+            body = json.dumps({"ref": "refs/heads/main", "after": f"{n}" * 40}).encode()
+            headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": _sign(body, "s3cret")}
+            answers.append(httpx.post(url, content=body, headers=headers).json())
+        assert answers[:2] == [{"message": "reconcile triggered"}] * 2
+        assert all(a == {"message": "coalesced with a reconcile already due"} for a in answers[2:])
+    assert agent.requests == ["webhook", "webhook"]
+
+
 def test_coalesced_pushes_still_trigger_once_the_period_ends(tmp_path: Path) -> None:
     """However the pushes fall around the period, each one is covered by a trigger after it:
     two pushes give two reconciles, the second at the latest when the period ends."""
     agent = FakeAgent(open_store(tmp_path / "s.db"))
-    with served(build_app(agent, trigger_period=0.5)) as face:
+    with served(build_app(agent, trigger_period=0.5, trigger_burst=1)) as face:
         url = f"http://127.0.0.1:{face.port}/webhooks/git"
-        body = json.dumps({"ref": "refs/heads/main"}).encode()
-        headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": _sign(body, "s3cret")}
-        for _ in range(2):
+        for n in range(2):
+            body = json.dumps({"ref": "refs/heads/main", "after": f"{n}" * 40}).encode()
+            headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": _sign(body, "s3cret")}
             assert httpx.post(url, content=body, headers=headers).status_code == 202
         wait_until(lambda: len(agent.requests) == 2, timeout=10)
     assert agent.requests == ["webhook", "webhook"]

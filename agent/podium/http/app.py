@@ -13,13 +13,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from podium.http.body import CLOSE, BodyRefused, read_body
-from podium.http.throttle import Throttle
+from podium.http.throttle import RecentPayloads, Throttle
 from podium.http.webhooks import DeliveryLog, Verdict, check_body, check_headers, push_matches
 from podium.metrics import Metrics
 
 WEBHOOK_MAX_BODY = 25 * 1024 * 1024  # GitHub's own cap on a delivery
 WEBHOOK_READERS = 2  # webhook bodies read at once (bounds memory under a flood)
 TRIGGER_PERIOD = 1.0
+TRIGGER_BURST = 10
 
 
 class AgentFace(Protocol):
@@ -44,11 +45,14 @@ def build_app(
     *,
     max_body: int = WEBHOOK_MAX_BODY,
     trigger_period: float = TRIGGER_PERIOD,
+    trigger_burst: int = TRIGGER_BURST,
 ) -> Starlette:
-    """The face's routes; ``max_body`` caps a webhook's body, ``trigger_period`` spaces
-    the reconciles webhooks trigger (the ones in between are coalesced, not lost)."""
+    """The face's routes; ``max_body`` caps a webhook's body; webhooks trigger reconciles at
+    once up to ``trigger_burst`` in a row, then one per ``trigger_period`` (the ones in
+    between are coalesced, not lost)."""
     deliveries = DeliveryLog()
-    throttle = Throttle(lambda: face.request_reconcile("webhook"), trigger_period)
+    payloads = RecentPayloads()
+    throttle = Throttle(lambda: face.request_reconcile("webhook"), trigger_period, trigger_burst)
     readers = asyncio.Semaphore(WEBHOOK_READERS)
 
     async def healthz(_request: Request) -> Response:
@@ -87,6 +91,8 @@ def build_app(
         branch = await run_in_threadpool(face.tracked_branch)
         if not push_matches(verdict.ref, branch):
             return answer("ignored", 202, f"ignored push to {verdict.ref}")
+        if payloads.seen(body):  # the same push again, under a new or no delivery id
+            return answer("coalesced", 202, "this push was delivered already")
         if throttle():
             return answer("triggered", 202, verdict.message)
         return answer("coalesced", 202, "coalesced with a reconcile already due")
