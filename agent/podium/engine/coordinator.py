@@ -15,33 +15,35 @@ The engine delegates to collaborators it makes and owns, each with its own narro
 - :class:`~podium.engine.saga.Saga`: failure policies and the rollback of a run;
 - :class:`~podium.engine.outcomes.OutcomeRecorder`: what an attempt's outcome changes;
 - :class:`~podium.engine.checkouts.Checkouts`: a run's checkout and its tasks' environment;
-- :class:`~podium.engine.recovery.Recovery`: settling what a dead agent left running.
+- :class:`~podium.engine.recovery.Recovery`: settling what a dead agent left running;
+- :class:`~podium.engine.dispatch.Dispatch`: the attempts in flight and the orders waiting
+  for their transaction to commit;
+- :class:`~podium.engine.starter.AttemptStarter`: claiming an attempt and writing its order.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from podium.engine.approvals import ApprovalGates
 from podium.engine.checkouts import Checkouts
 from podium.engine.config import EngineConfig
 from podium.engine.context import InFlight, RunContext
+from podium.engine.dispatch import Dispatch
 from podium.engine.ledger import Hook, Ledger
 from podium.engine.outcomes import OutcomeRecorder
 from podium.engine.recovery import Recovery
 from podium.engine.runbook import RunBook
 from podium.engine.saga import Saga
-from podium.errors import PodiumError
-from podium.executor.base import AttemptOrder, Executor, ExecutorEvent, Finished
+from podium.engine.starter import AttemptStarter
+from podium.executor.base import Executor, ExecutorEvent
 from podium.log import get_logger
-from podium.runners.base import Outcome, OutcomeStatus
+from podium.runners.base import Outcome
 from podium.source.base import Source
 from podium.spec.models import OnFailure
 from podium.states import RUN_TERMINAL, RunStatus, TaskStatus
 from podium.store import Store
-from podium.store.records import AttemptRecord
 
 log = get_logger("podium.engine")
 
@@ -76,12 +78,8 @@ class Engine:
         self.outcomes = OutcomeRecorder(store, self.ledger, self.saga, lambda: self.stopping)
         self.book = RunBook(store, config.data_dir, self.saga.rollback_order)
         self.recovery = Recovery(store, self.ledger, config.data_dir, config.grace)
-        self._inflight: dict[int, InFlight] = {}
-        """Attempts handed to the executor (or failed before it), by attempt id."""
-        self._submits: list[AttemptOrder] = []
-        """Orders claimed in the current transaction, handed over once it committed."""
-        self._early: list[ExecutorEvent] = []
-        """Outcomes the engine itself produced (an attempt that could not be prepared)."""
+        self.dispatch = Dispatch(self.executor)
+        self.starter = AttemptStarter(store, self.ledger, self.checkouts, self.dispatch, config)
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._recovered = False
@@ -114,7 +112,7 @@ class Engine:
 
     @property
     def busy(self) -> bool:
-        return bool(self._inflight)
+        return self.dispatch.busy
 
     @property
     def recovered(self) -> bool:
@@ -134,13 +132,13 @@ class Engine:
         """Release the executor. Attempts still in flight (the caller gave up on
         :meth:`drive`, e.g. a second Ctrl-C) are cancelled and recorded as interrupted,
         so the process can exit now and the next start resumes them."""
-        if self._inflight:
+        if self.dispatch.busy:
             self._stopping.set()
             self.executor.cancel_all()
             end = time.monotonic() + self.config.grace + 2.0
             try:
-                while self._inflight and time.monotonic() < end:
-                    self._absorb(self.executor.poll(0.1))
+                while self.dispatch.busy and time.monotonic() < end:
+                    self._absorb(self.dispatch.poll(0.1))
             except Exception:  # the store may be unusable: recover() settles what is left
                 log.exception("engine_close_record_failed")
         self.executor.close()
@@ -168,75 +166,48 @@ class Engine:
             # outcomes and the starts they enable share one transaction; attempts are
             # handed to the executor only after it committed (state before side effect)
             with self.store.tx():
-                recorded = self._absorb(carry + self._take_early())
+                recorded = self._absorb(carry + self.dispatch.take_early())
                 carry = []
                 # the store is re-read on a wake-up, or twice a second while tasks stream by
                 if woken or time.monotonic() - loaded_at > 0.5 or not self.book.contexts:
                     self._load_active()
                     loaded_at = time.monotonic()
                 progressed = self._step_all() or recorded > 0
-            self._hand_over()
-            if not self._inflight and not self._any_delayed():
+            self.dispatch.hand_over()
+            if not self.dispatch.busy and not self._any_delayed():
                 if progressed:
                     continue
                 return
             if self._stopping.is_set():
-                if not self._inflight:
+                if not self.dispatch.busy:
                     return  # retries still in their backoff resume at the next start
                 self._shutdown_running()
                 continue
             timer = self._next_timer()
             if not wait:
                 # one bounded wait for an outcome; return when nothing moves or on wake
-                carry = self._wait(min(0.5 if timer is None else timer, 0.5))
+                carry = self.dispatch.wait(
+                    min(0.5 if timer is None else timer, 0.5), self._look_elsewhere
+                )
                 if (not carry and not progressed) or self._wake.is_set():
                     self._absorb(carry)
                     return
                 continue
-            carry = self._wait(timer)
+            carry = self.dispatch.wait(timer, self._look_elsewhere)
             if deadline_idle is not None and time.monotonic() > deadline_idle:
                 self._absorb(carry)
                 return
 
-    def _hand_over(self) -> None:
-        """Give the executor the attempts claimed in the transaction that just committed."""
-        orders, self._submits = self._submits, []
-        for order in orders:
-            self.executor.submit(order)
-
-    def _take_early(self) -> list[ExecutorEvent]:
-        early, self._early = self._early, []
-        return early
-
-    def _wait(self, timeout: float | None) -> list[ExecutorEvent]:
-        """Wait for outcomes (or a wake-up, or a timer); return them unrecorded."""
-        end = None if timeout is None else time.monotonic() + timeout
-        while True:
-            out = self._take_early()
-            remaining = None if end is None else max(0.0, end - time.monotonic())
-            wait = 0.0 if out else (0.25 if remaining is None else min(remaining, 0.25))
-            out += self.executor.poll(wait)
-            if out:
-                return out
-            if self._wake.is_set() or self._stopping.is_set():
-                return []
-            if end is not None and time.monotonic() >= end:
-                return []
+    def _look_elsewhere(self) -> bool:
+        """Whether a wait for reports should end early (a wake-up, a stop)."""
+        return self._wake.is_set() or self._stopping.is_set()
 
     def _absorb(self, events: list[ExecutorEvent]) -> int:
-        """Record the outcomes of attempts this engine waits for; a report of any other
-        attempt (late, or a second one) is ignored. Returns how many were recorded."""
-        recorded = 0
-        for event in events:
-            if not isinstance(event, Finished):
-                continue
-            attempt = self._inflight.pop(event.attempt_id, None)
-            if attempt is None:
-                log.info("attempt_report_ignored", attempt_id=event.attempt_id)
-                continue
-            self._record(attempt, event.outcome)
-            recorded += 1
-        return recorded
+        """Record the outcomes of attempts this engine waits for; returns how many."""
+        done = self.dispatch.finished(events)
+        for attempt, outcome in done:
+            self._record(attempt, outcome)
+        return len(done)
 
     def _record(self, attempt: InFlight, outcome: Outcome) -> None:
         """Record an outcome; an unexpected error sets only that run aside."""
@@ -263,14 +234,12 @@ class Engine:
         progressed = False
         for run_id in list(self.book.contexts):
             ctx = self.book.contexts[run_id]
-            submits = len(self._submits)
+            mark = self.dispatch.mark()
             try:
                 with self.store.savepoint():  # a step that fails undoes only its own writes
                     progressed |= self._step(ctx)
             except Exception as exc:
-                for order in self._submits[submits:]:  # nothing of the failed step is handed over
-                    self._inflight.pop(order.attempt_id, None)
-                del self._submits[submits:]
+                self.dispatch.drop_since(mark)  # nothing of the failed step is handed over
                 self._set_aside(run_id, ctx.name, exc)
                 continue
             if ctx.run.status in RUN_TERMINAL:
@@ -305,7 +274,7 @@ class Engine:
         progressed = False
         limit = ctx.wf.spec.concurrency
         while ctx.ready and len(ctx.running) < limit and not self._stopping.is_set():
-            if len(self._inflight) >= self.config.max_parallel:
+            if len(self.dispatch) >= self.config.max_parallel:
                 break
             name = ctx.ready.popleft()
             if ctx.status[name] is not TaskStatus.PENDING:
@@ -315,7 +284,7 @@ class Engine:
                 self.ledger.sync_task(ctx, name) or self.gates.gate(ctx, name)
             ):
                 continue  # an operator decided it meanwhile, or it waits for approval
-            self._start(ctx, name)  # a decision made meanwhile is adopted instead
+            self.starter.start(ctx, name)  # a decision made meanwhile is adopted instead
         return progressed
 
     def _settle(self, ctx: RunContext) -> bool:
@@ -346,101 +315,18 @@ class Engine:
     # -- starting attempts ----------------------------------------------------------
 
     def _start_rollback(self, ctx: RunContext, name: str) -> bool:
-        return self._start(ctx, name, "rollback")
-
-    def _start(self, ctx: RunContext, name: str, phase: str = "run") -> bool:
-        """Claim an attempt of ``name`` and queue its order for the executor; False when an
-        operator decided the task meanwhile (the decision is adopted instead)."""
-        spec = ctx.specs[name]
-        log_tmpl = f"{ctx.log_dir}/{name}.{phase}.{{n}}.log"
-        try:
-            root = self.checkouts.prepare(ctx)
-            env, secrets = self.checkouts.task_env(ctx, spec)
-        except (PodiumError, OSError) as exc:
-            return self._start_failed(ctx, name, phase, log_tmpl, str(exc))
-        if phase == "run":
-            kind, config = spec.kind, spec.config
-        else:
-            action = spec.rollback_action()
-            assert action is not None
-            kind, config = action
-        attempt = self._begin_attempt(ctx, name, phase, log_tmpl, started_at=time.time())
-        if attempt is None:
-            return False
-        env["PODIUM_ATTEMPT"] = str(attempt.number)
-        env["PODIUM_ATTEMPT_ID"] = str(attempt.id)
-        ctx.running.add(name)
-        self._inflight[attempt.id] = InFlight(ctx.run.id, name, phase, attempt.id, attempt.number)
-        self._submits.append(
-            AttemptOrder(
-                attempt_id=attempt.id,
-                run_id=ctx.run.id,
-                workflow=ctx.name,
-                task=name,
-                phase=phase,
-                number=attempt.number,
-                kind=kind,
-                config=config,
-                env=env,
-                secrets=secrets,
-                cwd=str(root / spec.workdir if spec.workdir else root),
-                repo_root=str(root),
-                revision=ctx.run.revision,
-                timeout=spec.timeout,
-                grace=self.config.grace,
-                log_path=attempt.log_path or log_tmpl,
-                log_max_bytes=self.config.log_max_bytes,
-            )
-        )
-        return True
-
-    def _start_failed(
-        self, ctx: RunContext, name: str, phase: str, log_tmpl: str, message: str
-    ) -> bool:
-        """The attempt cannot even be prepared (no checkout): it is recorded as failed."""
-        with self.store.tx():
-            attempt = self._begin_attempt(ctx, name, phase, log_tmpl)
-            if attempt is None:
-                return False
-            self.store.finish_attempt(attempt.id, "failed", error=message)
-        self._inflight[attempt.id] = InFlight(ctx.run.id, name, phase, attempt.id, attempt.number)
-        self._early.append(Finished(attempt.id, Outcome(OutcomeStatus.FAILED, error=message)))
-        ctx.running.add(name)
-        return True
-
-    def _begin_attempt(
-        self, ctx: RunContext, name: str, phase: str, log_tmpl: str, **fields: Any
-    ) -> AttemptRecord | None:
-        """Record a new attempt (a run-phase one moves the task to running, if nobody else
-        moved it since: None then, and their status is adopted)."""
-        run_id = ctx.run.id
-        with self.store.tx():
-            if phase != "run":
-                return self.store.start_attempt(run_id, name, phase, log_tmpl)
-            number = ctx.attempts.get(name, 0) + 1
-            stored = self.store.claim_task(run_id, name, attempts=number, **fields)
-            if stored is not None:
-                self.ledger.sync_task(ctx, name, stored)
-                return None
-            attempt = self.store.start_attempt(run_id, name, phase, log_tmpl, number)
-            if attempt.number != number:  # attempts were made that this engine did not see
-                self.store.set_task_status(
-                    run_id, name, TaskStatus.RUNNING, attempts=attempt.number
-                )
-        ctx.attempts[name] = attempt.number
-        ctx.note(name, TaskStatus.RUNNING)
-        return attempt
+        return self.starter.start(ctx, name, "rollback")
 
     # -- shutdown and failures --------------------------------------------------------
 
     def _shutdown_running(self) -> None:
         """Give running tasks ``shutdown_grace`` seconds, then cancel them."""
         end = time.monotonic() + self.config.shutdown_grace
-        while self._inflight and time.monotonic() < end:
-            self._absorb(self._take_early() + self.executor.poll(0.1))
+        while self.dispatch.busy and time.monotonic() < end:
+            self._absorb(self.dispatch.poll(0.1))
         self.executor.cancel_all()
-        while self._inflight:
-            self._absorb(self._take_early() + self.executor.poll(0.1))
+        while self.dispatch.busy:
+            self._absorb(self.dispatch.poll(0.1))
 
     def _set_aside(self, run_id: int, workflow: str, exc: Exception) -> None:
         """An unexpected error in one run: log it with its workflow, mark the workflow
