@@ -129,7 +129,7 @@ def run(cfg: Config) -> Result:
         first_s = time.perf_counter() - t0
         n_tasks = first_plan.outstanding_count
         assert n_tasks == count * TASKS, (n_tasks, first_plan.problems[:3])
-        first.record(loaded)
+        first.desired.record(loaded, first.notifiers)
         now = time.time()
         with store.tx():
             for name, fps in loaded.desired.fingerprints.items():
@@ -180,7 +180,7 @@ def run(cfg: Config) -> Result:
         t0 = time.perf_counter()
         desired_state = load_snapshot(src2.snapshot(rev))
         t1 = time.perf_counter()
-        Reconciler(store, src2, None)._last_good()  # what a cold load does first
+        Reconciler(store, src2, None).desired._last_good()  # what a cold load does first
         t2 = time.perf_counter()
         fps = {n: fingerprint_workflow(wf) for n, wf in desired_state.workflows.items()}
         t3 = time.perf_counter()

@@ -57,3 +57,10 @@ def test_bench_dag_and_startup_quick(tmp_path: Path) -> None:
     runs = startup["data"]["runs_s"]
     assert set(runs) >= {"podium --help", "baseline: python -c pass"}
     assert all(_positive(t) for times in runs.values() for t in times)
+    assert {"podium plan (no-op)", "podium reconcile (1 task)"} <= set(runs)
+
+
+def test_bench_plan_quick(tmp_path: Path) -> None:
+    """The plan benchmark runs on the real API (its phases are timed and positive)."""
+    plan = _bench("plan", tmp_path)
+    assert all(t["value"] is not None for t in plan["targets"]), plan["targets"]
