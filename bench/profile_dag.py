@@ -39,7 +39,9 @@ def _frame_name(frame: str) -> str:
     """``func (path/to/file.py:LINE)`` -> ``func (file.py)``: aggregate over lines."""
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
-    short = "/".join(Path(path).parts[-2:]) if "agent" in path else Path(path).name
+    # podium's own modules keep their package path
+    inside = path.startswith("podium/") or "/podium/" in path
+    short = "podium/" + path.split("podium/", 1)[1] if inside else Path(path).name
     return f"{name} ({short})"
 
 
@@ -66,11 +68,9 @@ def summarize(raw: Path, tasks: int, rate: int, top: int = 25) -> list[Table]:
         return n / rate / tasks * 1000
 
     def rows(counter: Counter[str], only_podium: bool) -> list[list[object]]:
-        picked = [
-            (k, v)
-            for k, v in counter.most_common()
-            if not only_podium or "agent/" in k or "store/" in k or "runners/" in k
-        ][:top]
+        picked = [(k, v) for k, v in counter.most_common() if not only_podium or "(podium/" in k][
+            :top
+        ]
         return [[k, v, 100 * v / busy, ms_per_task(v)] for k, v in picked]
 
     headers = ["function", "samples", "% busy", "ms/task"]
@@ -89,11 +89,11 @@ def _thread_role(frames: list[str]) -> str:
     text = ";".join(frames)
     if "importlib._bootstrap" in text:
         return "imports (start-up)"
-    if "Engine._execute" in text:
+    if "LocalExecutor._execute" in text:
         return "task worker threads (runner: spawn, supervise, log)"
     if "_renew_loop" in text:
         return "lease renewal thread"
-    if "reconcile (agent/cli/app.py" in text or "Reconciler." in text:
+    if "reconcile (podium/cli/passes.py" in text or "Reconciler." in text:
         return "coordinator (engine drive, store)"
     return "other (start-up, imports, exit)"
 
