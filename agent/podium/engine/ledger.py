@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from podium.engine.config import EngineConfig
-from podium.engine.context import SATISFIED, RunContext
+from podium.engine.context import SATISFIED, InFlight, RunContext
 from podium.log import get_logger
 from podium.notify.routing import routes_for
 from podium.runners.base import Outcome
@@ -116,6 +116,40 @@ class Ledger:
             rt.task,
             {"attempt": attempt_number, "phase": phase, "reason": reason},
         )
+
+    def cut_short_by_shutdown(
+        self,
+        ctx: RunContext,
+        attempt: InFlight,
+        exit_code: int | None,
+        tail: str | None,
+        phase: str,
+    ) -> bool:
+        """Finish an attempt the agent's shutdown cancelled; hold its task if it is not
+        idempotent (announced exactly as after a crash). Call inside a transaction.
+        Returns whether the task is held."""
+        self.store.finish_attempt(
+            attempt.attempt_id,
+            "interrupted",
+            exit_code,
+            None,
+            tail,
+            "cancelled: the agent is shutting down",
+        )
+        if ctx.specs[attempt.task].idempotent:
+            return False
+        rt = self.store.get_run_task(ctx.run.id, attempt.task)
+        self.hold(
+            ctx.run,
+            ctx.wf,
+            rt,
+            attempt.attempt_id,
+            attempt.number,
+            phase,
+            why="the agent was shut down while it ran",
+        )
+        ctx.note(attempt.task, TaskStatus.INTERRUPTED)
+        return True
 
     # -- events -----------------------------------------------------------------
 

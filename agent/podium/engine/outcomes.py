@@ -125,30 +125,9 @@ class OutcomeRecorder:
     def _shutdown(self, ctx: RunContext, attempt: InFlight, out: Outcome, tail: str | None) -> None:
         """Cut short by the agent's shutdown: idempotent tasks run again at the next start;
         the others wait for a human, announced exactly as after a crash."""
-        name = attempt.task
         with self.store.tx():
-            self.store.finish_attempt(
-                attempt.attempt_id,
-                "interrupted",
-                out.exit_code,
-                None,
-                tail,
-                "cancelled: the agent is shutting down",
-            )
-            if ctx.specs[name].idempotent:
-                self.ledger.set_task(ctx, name, TaskStatus.PENDING)
-            else:
-                rt = self.store.get_run_task(ctx.run.id, name)
-                self.ledger.hold(
-                    ctx.run,
-                    ctx.wf,
-                    rt,
-                    attempt.attempt_id,
-                    attempt.number,
-                    "run",
-                    why="the agent was shut down while it ran",
-                )
-                ctx.note(name, TaskStatus.INTERRUPTED)
+            if not self.ledger.cut_short_by_shutdown(ctx, attempt, out.exit_code, tail, "run"):
+                self.ledger.set_task(ctx, attempt.task, TaskStatus.PENDING)
 
 
 __all__ = ["OutcomeRecorder"]

@@ -107,26 +107,10 @@ class Saga:
             # not a failed rollback: the run stays rolling_back and resumes at the next start,
             # unless the task is not idempotent: then a human decides first
             with self.store.tx():
-                self.store.finish_attempt(
-                    attempt.attempt_id,
-                    "interrupted",
-                    out.exit_code,
-                    None,
-                    tail,
-                    "cancelled: the agent is shutting down",
+                held = self.ledger.cut_short_by_shutdown(
+                    ctx, attempt, out.exit_code, tail, "rollback"
                 )
-                if not ctx.specs[attempt.task].idempotent:
-                    rt = self.store.get_run_task(ctx.run.id, attempt.task)
-                    self.ledger.hold(
-                        ctx.run,
-                        ctx.wf,
-                        rt,
-                        attempt.attempt_id,
-                        attempt.number,
-                        "rollback",
-                        why="the agent was shut down while it ran",
-                    )
-                    ctx.note(attempt.task, TaskStatus.INTERRUPTED)
+                if held:
                     ctx.run = self.store.get_run(ctx.run.id)
                     ctx.paused = True
             return
